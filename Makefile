@@ -1,0 +1,48 @@
+# Everything runs from .venv in this checkout; a fresh clone needs nothing but python3.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+STACK ?= prod
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+.PHONY: venv
+venv: $(STAMP) ## create .venv and install the project with its dev tools
+
+.PHONY: lint
+lint: $(STAMP) ## ruff (lint + format check) and mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy components ops tests
+
+.PHONY: test
+test: lint ## lint, then the whole test suite
+	$(BIN)/python -m pytest -q
+
+.PHONY: plan
+plan: $(STAMP) ## offline plan of the prod stack (no cloud, no Pulumi CLI)
+	$(BIN)/python -m ops plan --stack $(STACK)
+
+.PHONY: docs
+docs: $(STAMP) ## regenerate the README's config reference from the config classes
+	$(BIN)/python -m ops docs --write README.md
+
+.PHONY: fmt
+fmt: $(STAMP) ## format and auto-fix
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+.PHONY: clean
+clean: ## remove the virtualenv and caches
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -1,0 +1,1 @@
+"""Pulumi components of the storage platform, one concern per module."""

@@ -1,0 +1,519 @@
+"""The stack config, parsed once into typed, validated objects.
+
+This is the only module that reads `pulumi.Config`. Everything the stack declares lives in
+`Pulumi.<stack>.yaml` under the project namespace (`storage-platform:`) plus the AWS provider's
+`aws:region`. `load()` reads it, `parse_stack_config()` validates it and raises one
+`ConfigError` listing every problem before any resource is registered.
+
+Shape (YAML, camelCase keys; the README's reference table is generated from these classes):
+
+    storage-platform:apps:
+      <app>:                    # e.g. pingvas-studio
+        s3:
+          <bucket-key>: {...}   # S3Bucket
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from components.schema import ConfigError, Problems, join, parse, setting
+
+__all__ = [
+    "PROJECT",
+    "AppConfig",
+    "ConfigError",
+    "S3Bucket",
+    "StackConfig",
+    "load",
+    "parse_stack_config",
+]
+
+PROJECT = "storage-platform"
+
+# --------------------------------------------------------------------------- S3 vocabulary
+
+#: Lifecycle target classes in S3's transition waterfall order: an object can only move
+#: right. (S3 docs, "Transitioning objects using Amazon S3 Lifecycle".)
+S3_TRANSITION_CLASSES = (
+    "STANDARD_IA",
+    "INTELLIGENT_TIERING",
+    "ONEZONE_IA",
+    "GLACIER_IR",
+    "GLACIER",
+    "DEEP_ARCHIVE",
+)
+S3TransitionClass = Literal[
+    "STANDARD_IA", "INTELLIGENT_TIERING", "ONEZONE_IA", "GLACIER_IR", "GLACIER", "DEEP_ARCHIVE"
+]
+#: S3 refuses lifecycle transitions to the IA classes before an object is 30 days old, and
+#: requires 30 days in an IA class before the next transition.
+S3_MIN_TRANSITION_DAYS = {"STANDARD_IA": 30, "ONEZONE_IA": 30}
+S3_IA_CLASSES = frozenset(S3_MIN_TRANSITION_DAYS)
+S3ReplicaClass = Literal[
+    "STANDARD",
+    "STANDARD_IA",
+    "INTELLIGENT_TIERING",
+    "ONEZONE_IA",
+    "GLACIER_IR",
+    "GLACIER",
+    "DEEP_ARCHIVE",
+]
+CORS_METHODS = ("GET", "PUT", "POST", "DELETE", "HEAD")
+
+_AWS_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
+_KMS_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key/[0-9a-f-]{36}|alias/[\w/-]+)$")
+_SLUG = re.compile(r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$")
+_S3_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*[a-z0-9]$")
+_S3_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+_S3_RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", "--x-s3", "--table-s3", ".mrap")
+
+
+def check_region(value: str, path: str, problems: Problems) -> None:
+    if not _AWS_REGION.match(value):
+        problems.add(path, f"{value!r} is not an AWS region; accepted: e.g. 'ap-northeast-2'")
+
+
+def check_kms_arn(value: str | None, path: str, problems: Problems) -> None:
+    if value is not None and not _KMS_ARN.match(value):
+        problems.add(
+            path,
+            f"{value!r} is not a KMS key ARN; accepted: "
+            "'arn:aws:kms:<region>:<12-digit account>:key/<uuid>' or '...:alias/<name>'",
+        )
+
+
+def check_s3_bucket_name(name: str, path: str, problems: Problems) -> None:
+    """S3's naming rules for general purpose buckets, minus dots: a dotted name breaks TLS
+    on virtual-hosted URLs (`a.b.s3.amazonaws.com` does not match `*.s3.amazonaws.com`)."""
+    accepted = (
+        "3-63 lowercase letters, digits and hyphens, starting and ending with a letter or digit"
+    )
+    if not 3 <= len(name) <= 63:
+        problems.add(path, f"{name!r} is {len(name)} characters long; accepted: {accepted}")
+    elif "." in name:
+        problems.add(
+            path,
+            f"{name!r} contains a dot, which breaks TLS for virtual-hosted-style requests; "
+            f"accepted: {accepted}",
+        )
+    elif not _S3_NAME.match(name):
+        problems.add(path, f"{name!r} is not a valid bucket name; accepted: {accepted}")
+    for prefix in _S3_RESERVED_PREFIXES:
+        if name.startswith(prefix):
+            problems.add(path, f"{name!r} starts with the reserved prefix {prefix!r}")
+    for suffix in _S3_RESERVED_SUFFIXES:
+        if name.endswith(suffix):
+            problems.add(path, f"{name!r} ends with the reserved suffix {suffix!r}")
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        pass
+    else:
+        problems.add(path, f"{name!r} is formatted like an IP address, which S3 rejects")
+
+
+def check_origin(origin: str, path: str, problems: Problems) -> None:
+    """A CORS origin is `*` or `scheme://host[:port]` (one `*` wildcard allowed), no path."""
+    if origin == "*":
+        return
+    accepted = "'*' or 'https://host[:port]' without a path (e.g. 'https://app.example.com')"
+    parts = urlsplit(origin)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        problems.add(path, f"{origin!r} has no http(s) scheme; accepted: {accepted}")
+    elif parts.path not in ("", "/") or parts.query or parts.fragment:
+        problems.add(path, f"{origin!r} has a path, query or fragment; accepted: {accepted}")
+    elif origin.endswith("/"):
+        problems.add(
+            path, f"{origin!r} ends with '/', browsers never send that; accepted: {accepted}"
+        )
+    elif origin.count("*") > 1:
+        problems.add(path, f"{origin!r} has more than one '*'; accepted: {accepted}")
+
+
+# ---------------------------------------------------------------------------- S3 classes
+
+
+@dataclass(frozen=True, kw_only=True)
+class Transition:
+    days: int = setting(doc="age in days (since creation) at which objects move")
+    storage_class: S3TransitionClass = setting(doc="target storage class")
+
+
+@dataclass(frozen=True, kw_only=True)
+class NoncurrentTransition:
+    days: int = setting(doc="days after an object version became noncurrent")
+    storage_class: S3TransitionClass = setting(doc="target storage class")
+
+
+def check_transitions(
+    transitions: Sequence[Transition | NoncurrentTransition],
+    expiration_days: int | None,
+    path: str,
+    expiry_key: str,
+    problems: Problems,
+) -> None:
+    """Days strictly increasing, classes only moving down the waterfall, IA minimums, an
+    expiry after the last transition."""
+    previous: Transition | NoncurrentTransition | None = None
+    for i, t in enumerate(transitions):
+        here = f"{path}[{i}]"
+        if t.days < 0:
+            problems.add(f"{here}.days", f"{t.days!r} is negative; accepted: >= 0")
+        minimum = S3_MIN_TRANSITION_DAYS.get(t.storage_class, 0)
+        if t.days < minimum:
+            problems.add(
+                f"{here}.days",
+                f"{t.days!r} is under {t.storage_class}'s minimum age; accepted: >= {minimum}",
+            )
+        if previous is not None:
+            rank = S3_TRANSITION_CLASSES.index
+            if rank(t.storage_class) <= rank(previous.storage_class):
+                problems.add(
+                    f"{here}.storageClass",
+                    f"{t.storage_class!r} after {previous.storage_class!r} is out of order; "
+                    f"accepted order: {' -> '.join(S3_TRANSITION_CLASSES)}",
+                )
+            if t.days <= previous.days:
+                problems.add(
+                    f"{here}.days",
+                    f"{t.days!r} is not after the previous transition ({previous.days}); "
+                    "accepted: strictly increasing days",
+                )
+            elif previous.storage_class in S3_IA_CLASSES and t.days - previous.days < 30:
+                problems.add(
+                    f"{here}.days",
+                    f"{t.days!r} leaves objects only {t.days - previous.days} days in "
+                    f"{previous.storage_class}; accepted: >= {previous.days + 30}",
+                )
+        previous = t
+    if expiration_days is not None:
+        if expiration_days < 1:
+            problems.add(expiry_key, f"{expiration_days!r} is not positive; accepted: >= 1")
+        elif previous is not None and expiration_days <= previous.days:
+            problems.add(
+                expiry_key,
+                f"{expiration_days!r} is not after the last transition "
+                f"({previous.storage_class} at {previous.days} days); "
+                f"accepted: > {previous.days}",
+            )
+
+
+@dataclass(frozen=True, kw_only=True)
+class LifecycleRule:
+    id: str = setting(doc="rule id, unique in the bucket")
+    prefix: str | None = setting(None, doc="only keys starting with this; null = whole bucket")
+    tags: dict[str, str] = setting(factory=dict, doc="only objects carrying all these tags")
+    transitions: tuple[Transition, ...] = setting((), doc="current-version transitions")
+    expiration_days: int | None = setting(None, doc="delete current versions after N days")
+    noncurrent_transitions: tuple[NoncurrentTransition, ...] = setting(
+        (), doc="noncurrent-version transitions (versioned buckets)"
+    )
+    noncurrent_expiration_days: int | None = setting(
+        None, doc="delete noncurrent versions N days after they became noncurrent"
+    )
+    keep_noncurrent_versions: int | None = setting(
+        None, doc="with noncurrentExpirationDays: keep this many newest noncurrent versions"
+    )
+    enabled: bool = setting(True, doc="false keeps the rule but stops applying it")
+
+    def check(self, path: str, problems: Problems) -> None:
+        if not re.fullmatch(r"[\w.-]{1,255}", self.id):
+            problems.add(
+                join(path, "id"),
+                f"{self.id!r} is not a rule id; accepted: 1-255 letters, digits, '.', '_', '-'",
+            )
+        if not (
+            self.transitions
+            or self.expiration_days is not None
+            or self.noncurrent_transitions
+            or self.noncurrent_expiration_days is not None
+        ):
+            problems.add(
+                path,
+                "rule has no action; accepted: transitions, expirationDays, "
+                "noncurrentTransitions or noncurrentExpirationDays",
+            )
+        check_transitions(
+            self.transitions,
+            self.expiration_days,
+            join(path, "transitions"),
+            join(path, "expirationDays"),
+            problems,
+        )
+        check_transitions(
+            self.noncurrent_transitions,
+            self.noncurrent_expiration_days,
+            join(path, "noncurrentTransitions"),
+            join(path, "noncurrentExpirationDays"),
+            problems,
+        )
+        if self.keep_noncurrent_versions is not None:
+            if self.noncurrent_expiration_days is None:
+                problems.add(
+                    join(path, "keepNoncurrentVersions"),
+                    "is set without noncurrentExpirationDays; accepted: set both or neither",
+                )
+            if not 1 <= self.keep_noncurrent_versions <= 100:
+                problems.add(
+                    join(path, "keepNoncurrentVersions"),
+                    f"{self.keep_noncurrent_versions!r} is out of range; accepted: 1-100",
+                )
+
+    @property
+    def touches_noncurrent(self) -> bool:
+        return bool(self.noncurrent_transitions) or self.noncurrent_expiration_days is not None
+
+
+@dataclass(frozen=True, kw_only=True)
+class CorsRule:
+    allowed_origins: tuple[str, ...] = setting(doc="'https://host[:port]' or '*'")
+    allowed_methods: tuple[str, ...] = setting(doc="subset of GET, PUT, POST, DELETE, HEAD")
+    allowed_headers: tuple[str, ...] = setting(("*",), doc="request headers browsers may send")
+    expose_headers: tuple[str, ...] = setting(("ETag",), doc="response headers scripts may read")
+    max_age_seconds: int = setting(3600, doc="how long browsers cache the preflight, seconds")
+
+    def check(self, path: str, problems: Problems) -> None:
+        if not self.allowed_origins:
+            problems.add(join(path, "allowedOrigins"), "is empty; accepted: at least one origin")
+        for i, origin in enumerate(self.allowed_origins):
+            check_origin(origin, f"{join(path, 'allowedOrigins')}[{i}]", problems)
+        if not self.allowed_methods:
+            problems.add(join(path, "allowedMethods"), "is empty; accepted: at least one method")
+        for i, method in enumerate(self.allowed_methods):
+            if method not in CORS_METHODS:
+                problems.add(
+                    f"{join(path, 'allowedMethods')}[{i}]",
+                    f"{method!r} is not a CORS method; accepted: {', '.join(CORS_METHODS)}",
+                )
+        if self.max_age_seconds < 0:
+            problems.add(
+                join(path, "maxAgeSeconds"),
+                f"{self.max_age_seconds!r} is negative; accepted: >= 0",
+            )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Encryption:
+    type: Literal["sse-s3", "sse-kms"] = setting("sse-s3", doc="SSE-S3 (AES256) or SSE-KMS")
+    kms_key_arn: str | None = setting(
+        None, doc="sse-kms only: an existing key; null creates a key (rotation on)"
+    )
+
+    def check(self, path: str, problems: Problems) -> None:
+        if self.type == "sse-s3" and self.kms_key_arn is not None:
+            problems.add(
+                join(path, "kmsKeyArn"),
+                f"{self.kms_key_arn!r} is set while type is 'sse-s3'; accepted: "
+                "type 'sse-kms' with a key, or no key",
+            )
+        check_kms_arn(self.kms_key_arn, join(path, "kmsKeyArn"), problems)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Replication:
+    region: str = setting(doc="region of the replica bucket; must differ from aws:region")
+    bucket: str = setting(doc="name of the replica bucket")
+    storage_class: S3ReplicaClass = setting("STANDARD", doc="storage class of the replicas")
+    replication_time_control: bool = setting(
+        True, doc="S3 RTC: 99.99% of objects within 15 minutes, with replication metrics"
+    )
+    delete_markers: bool = setting(False, doc="replicate delete markers too")
+    kms_key_arn: str | None = setting(
+        None, doc="SSE-KMS sources: replica key in the replica region; null creates one"
+    )
+
+    def check(self, path: str, problems: Problems) -> None:
+        check_region(self.region, join(path, "region"), problems)
+        check_s3_bucket_name(self.bucket, join(path, "bucket"), problems)
+        check_kms_arn(self.kms_key_arn, join(path, "kmsKeyArn"), problems)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AccessLogs:
+    bucket: str = setting(doc="key of the logs bucket in the same app's `s3` map")
+    prefix: str | None = setting(None, doc="key prefix for the log objects; null = 's3/<name>/'")
+
+
+@dataclass(frozen=True, kw_only=True)
+class S3Bucket:
+    name: str = setting(doc="globally unique bucket name (no dots)")
+    versioning: bool = setting(True, doc="keep every version of every object")
+    encryption: Encryption = setting(factory=Encryption, doc="server-side encryption")
+    lifecycle: tuple[LifecycleRule, ...] = setting((), doc="lifecycle rules")
+    abort_incomplete_multipart_days: int = setting(
+        7, doc="abort multipart uploads left incomplete this many days (whole bucket)"
+    )
+    cors: tuple[CorsRule, ...] = setting((), doc="CORS rules for browsers")
+    replication: Replication | None = setting(None, doc="cross-region replica")
+    access_logs: AccessLogs | None = setting(None, doc="server access logging")
+    protect: bool = setting(True, doc="refuse `pulumi destroy`/deletion of the bucket")
+
+    def check(self, path: str, problems: Problems) -> None:
+        check_s3_bucket_name(self.name, join(path, "name"), problems)
+        ids = [rule.id for rule in self.lifecycle]
+        for dup in sorted({i for i in ids if ids.count(i) > 1}):
+            problems.add(join(path, "lifecycle"), f"rule id {dup!r} is used twice")
+        if not self.versioning:
+            for i, rule in enumerate(self.lifecycle):
+                if rule.touches_noncurrent:
+                    problems.add(
+                        f"{join(path, 'lifecycle')}[{i}]",
+                        "noncurrent-version actions need versioning; accepted: "
+                        "versioning: true, or no noncurrent* keys",
+                    )
+        if not 1 <= self.abort_incomplete_multipart_days <= 365:
+            problems.add(
+                join(path, "abortIncompleteMultipartDays"),
+                f"{self.abort_incomplete_multipart_days!r} is out of range; accepted: 1-365",
+            )
+        if len(self.cors) > 100:
+            problems.add(join(path, "cors"), f"{len(self.cors)} rules; accepted: at most 100")
+        if self.replication is not None and not self.versioning:
+            problems.add(
+                join(path, "replication"),
+                "replication needs versioning on the source; accepted: versioning: true",
+            )
+
+
+# ----------------------------------------------------------------------------- the stack
+
+
+@dataclass(frozen=True, kw_only=True)
+class AppConfig:
+    description: str = setting("", doc="what the application is, for people reading the plan")
+    s3: dict[str, S3Bucket] = setting(factory=dict, doc="AWS S3 data buckets by key")
+
+
+@dataclass(frozen=True, kw_only=True)
+class StackSettings:
+    """The project-namespace keys (`storage-platform:<key>`)."""
+
+    apps: dict[str, AppConfig] = setting(doc="the applications and the storage each uses")
+    tags: dict[str, str] = setting(factory=dict, doc="tags added to every taggable resource")
+
+
+@dataclass(frozen=True, kw_only=True)
+class StackConfig:
+    project: str
+    stack: str
+    aws_region: str
+    apps: dict[str, AppConfig]
+    tags: dict[str, str]
+
+    def s3_buckets(self) -> list[tuple[str, str, S3Bucket]]:
+        return [(app, key, b) for app, cfg in self.apps.items() for key, b in cfg.s3.items()]
+
+
+def _check_stack(cfg: StackSettings, aws_region: str, problems: Problems) -> None:
+    names: dict[str, str] = {}
+
+    def claim(name: str, path: str) -> None:
+        if name in names:
+            problems.add(path, f"bucket name {name!r} is already used by {names[name]}")
+        else:
+            names[name] = path
+
+    for app, app_cfg in cfg.apps.items():
+        app_path = f"apps.{app}"
+        if not _SLUG.match(app):
+            problems.add(
+                app_path,
+                f"app name {app!r} is not a slug; accepted: 2-40 lowercase letters, digits, '-'",
+            )
+        for key, bucket in app_cfg.s3.items():
+            path = f"{app_path}.s3.{key}"
+            if not _SLUG.match(key):
+                problems.add(path, f"bucket key {key!r} is not a slug; accepted: 2-40 of a-z 0-9 -")
+            claim(bucket.name, f"{path}.name")
+            if bucket.replication is not None:
+                claim(bucket.replication.bucket, f"{path}.replication.bucket")
+                if bucket.replication.region == aws_region:
+                    problems.add(
+                        f"{path}.replication.region",
+                        f"{aws_region!r} is the source bucket's region (aws:region); accepted: "
+                        "any other region",
+                    )
+            logs = bucket.access_logs
+            if logs is not None:
+                target = app_cfg.s3.get(logs.bucket)
+                if target is None:
+                    others = sorted(k for k in app_cfg.s3 if k != key)
+                    problems.add(
+                        f"{path}.accessLogs.bucket",
+                        f"{logs.bucket!r} is not a bucket of app {app!r}; accepted: "
+                        f"{', '.join(others) or 'none declared'}",
+                    )
+                elif logs.bucket == key:
+                    problems.add(f"{path}.accessLogs.bucket", "a bucket cannot log into itself")
+                elif target.encryption.type != "sse-s3":
+                    problems.add(
+                        f"{path}.accessLogs.bucket",
+                        f"{logs.bucket!r} uses {target.encryption.type}; S3 server access logs "
+                        "can only be delivered to an SSE-S3 bucket",
+                    )
+                elif target.access_logs is not None:
+                    problems.add(
+                        f"{path}.accessLogs.bucket",
+                        f"{logs.bucket!r} itself logs into another bucket; accepted: a logs "
+                        "bucket without accessLogs",
+                    )
+
+
+def parse_stack_config(
+    raw: dict[str, Any], *, aws_region: str | None, stack: str, project: str = PROJECT
+) -> StackConfig:
+    """Validate the project-namespace config (`raw`: key without namespace -> parsed value)."""
+    problems = Problems()
+    if aws_region is None:
+        problems.add("aws:region", "required key is missing; accepted: e.g. 'ap-northeast-2'")
+    else:
+        check_region(aws_region, "aws:region", problems)
+    settings = parse(StackSettings, raw, "", problems)
+    if settings is not None and aws_region is not None:
+        _check_stack(settings, aws_region, problems)
+    problems.raise_if_any()
+    assert settings is not None and aws_region is not None
+    return StackConfig(
+        project=project,
+        stack=stack,
+        aws_region=aws_region,
+        apps=settings.apps,
+        tags=settings.tags,
+    )
+
+
+def load() -> StackConfig:
+    """Read the running stack's config through `pulumi.Config` (the only place that does)."""
+    import json
+
+    import pulumi
+    from pulumi.runtime import config as runtime_config
+
+    project = pulumi.get_project()
+    prefix = f"{project}:"
+    # Every key of our namespace, so typos at the top level are caught too. The engine hands
+    # config to the program as the PULUMI_CONFIG JSON (real CLI and offline plan alike).
+    present = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    cfg = pulumi.Config()
+    raw: dict[str, Any] = {}
+    for full_key in sorted(present):
+        if not full_key.startswith(prefix):
+            continue
+        key = full_key[len(prefix) :]
+        text = cfg.get(key)
+        try:
+            raw[key] = json.loads(text) if text is not None else None
+        except json.JSONDecodeError:
+            raw[key] = text  # a plain string value
+    return parse_stack_config(
+        raw,
+        aws_region=pulumi.Config("aws").get("region"),
+        stack=pulumi.get_stack(),
+        project=project,
+    )

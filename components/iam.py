@@ -1,0 +1,69 @@
+"""IAM policy documents shared by the components: statement builders and action lists.
+
+Every permission the stack grants is spelled out here, so a reviewer reads one file to know
+what any role or bucket policy can do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pulumi
+
+VERSION = "2012-10-17"
+
+#: S3 replication, per the S3 user guide's minimal replication role policy.
+REPLICATION_SOURCE_BUCKET_ACTIONS = ("s3:GetReplicationConfiguration", "s3:ListBucket")
+REPLICATION_SOURCE_OBJECT_ACTIONS = (
+    "s3:GetObjectVersionForReplication",
+    "s3:GetObjectVersionAcl",
+    "s3:GetObjectVersionTagging",
+)
+REPLICATION_DESTINATION_ACTIONS = ("s3:ReplicateObject", "s3:ReplicateDelete", "s3:ReplicateTags")
+
+
+def sid(*words: str) -> str:
+    """A statement id (IAM allows only letters and digits): `sid("logs", "s3/a-b/")` ->
+    `LogsS3AB`."""
+    import re
+
+    chunks = [c for w in words for c in re.split(r"[^A-Za-z0-9]+", w) if c]
+    return "".join(c[:1].upper() + c[1:] for c in chunks)
+
+
+def document(statements: Sequence[pulumi.Input[dict[str, Any]]]) -> pulumi.Output[str]:
+    """A policy document as the JSON string the AWS resources take."""
+    return pulumi.Output.json_dumps({"Version": VERSION, "Statement": list(statements)})
+
+
+def assume_role_policy(service: str) -> str:
+    """Trust policy letting one AWS service principal assume a role."""
+    import json
+
+    return json.dumps(
+        {
+            "Version": VERSION,
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": service},
+                    "Action": "sts:AssumeRole",
+                }
+            ],
+        }
+    )
+
+
+def deny_insecure_transport(
+    sid: str, action: str, resources: Sequence[pulumi.Input[str]]
+) -> dict[str, Any]:
+    """Deny every request that does not arrive over TLS (aws:SecureTransport false)."""
+    return {
+        "Sid": sid,
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": action,
+        "Resource": list(resources),
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }

@@ -1,0 +1,1 @@
+"""Platform-engineer tooling: offline plan, config docs, key rotation, cost, diff."""

@@ -1,0 +1,188 @@
+"""The offline plan: run the real `__main__.py` under Pulumi's mock runtime and record what
+the stack declares, without credentials, network or the Pulumi CLI.
+
+The stack file's `config:` is handed to the program exactly as the engine would
+(`PULUMI_CONFIG` JSON, `secure:` values replaced by a placeholder and listed in
+`PULUMI_CONFIG_SECRET_KEYS`); the mocks answer every registration with deterministic ids.
+The result lists every resource (type, name, parent, provider, inputs as the engine receives
+them with secrets masked, protect / retainOnDelete) and the stack outputs (secrets masked).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import runpy
+import sys
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ops import stackfile
+from ops.mocks import PlanMocks, RecordingMonitor, Registration, unwrap
+from ops.summary import summarize
+
+
+class PlanError(RuntimeError):
+    """The program failed under the mocks (config errors included)."""
+
+
+@dataclass
+class Plan:
+    project: str
+    stack: str
+    resources: list[Registration]
+    outputs: dict[str, Any]
+    diagnostics: list[str] = field(default_factory=list)
+
+    def by_type(self, typ: str) -> list[Registration]:
+        return [r for r in self.resources if r.type == typ]
+
+    def get(self, name: str) -> Registration:
+        for r in self.resources:
+            if r.name == name:
+                return r
+        raise KeyError(f"no resource named {name!r} in the plan")
+
+    def children(self, urn: str | None) -> list[Registration]:
+        return [r for r in self.resources if r.parent == urn]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "project": self.project,
+            "stack": self.stack,
+            "resources": [
+                {
+                    "urn": r.urn,
+                    "type": r.type,
+                    "name": r.name,
+                    "custom": r.custom,
+                    "parent": r.parent,
+                    "provider": r.provider,
+                    "inputs": r.inputs,
+                    "protect": r.protect,
+                    "retainOnDelete": r.retain_on_delete,
+                    "dependsOn": r.depends_on,
+                    "secretOutputs": r.secret_outputs,
+                    "replaceOnChanges": r.replace_on_changes,
+                    "deleteBeforeReplace": r.delete_before_replace,
+                }
+                for r in self.resources
+            ],
+            "outputs": self.outputs,
+            "diagnostics": self.diagnostics,
+        }
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_json(), indent=2, sort_keys=True) + "\n"
+
+
+class _Capture(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(f"{record.levelname.lower()}: {record.getMessage()}")
+
+
+@contextlib.contextmanager
+def _engine_environment(sf: stackfile.StackFile) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in ("PULUMI_CONFIG", "PULUMI_CONFIG_SECRET_KEYS")}
+    os.environ["PULUMI_CONFIG"] = json.dumps(sf.engine_config(), sort_keys=True)
+    os.environ["PULUMI_CONFIG_SECRET_KEYS"] = json.dumps(sf.secret_keys)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def run_plan(stack: str, root: Path = stackfile.ROOT, stack_file: Path | None = None) -> Plan:
+    """Run `<root>/__main__.py` for `stack` under the mocks and return what it registered."""
+    import pulumi
+    from pulumi.runtime import config as runtime_config
+    from pulumi.runtime import rpc, settings
+
+    sf = stackfile.load(stack, root, stack_file)
+    region = sf.get("aws:region") or "us-east-1"
+    mocks = PlanMocks(region=region)
+    monitor = RecordingMonitor(mocks)
+    capture = _Capture()
+    logger = logging.getLogger(f"ops.plan.{stack}")
+    logger.propagate = False
+    logger.handlers = [capture]
+    outputs: dict[str, Any] = {}
+
+    with _engine_environment(sf):
+        settings.reset_options(project=sf.project, stack=stack)
+        runtime_config.set_all_config({}, [])  # config comes from PULUMI_CONFIG only
+        pulumi.runtime.set_mocks(
+            mocks, project=sf.project, stack=stack, preview=False, logger=logger, monitor=monitor
+        )
+        if str(root) not in sys.path:
+            sys.path.insert(0, str(root))
+
+        async def program() -> None:
+            runpy.run_path(str(root / "__main__.py"), run_name="__main__")
+            stack_resource: Any = settings.get_root_resource()
+            struct = await rpc.serialize_properties(dict(stack_resource.outputs), {})
+            from google.protobuf import json_format
+
+            outputs.update(unwrap(json_format.MessageToDict(struct)))
+
+        try:
+            pulumi.runtime.test(program)()
+        except Exception as err:
+            raise PlanError(str(err)) from err
+
+    resources = sorted(monitor.registrations.values(), key=lambda r: r.urn)
+    return Plan(sf.project, stack, resources, outputs, sorted(capture.messages))
+
+
+# ------------------------------------------------------------------------------ tree
+
+
+def short_type(typ: str) -> str:
+    """`aws:s3/bucket:Bucket` -> `aws.s3.Bucket`; `storage:index:DataBucket` -> `DataBucket`."""
+    package, module, cls = typ.split(":")
+    module = module.split("/")[0]
+    if package == "storage":
+        return cls
+    return f"{package}.{cls}" if module == "index" else f"{package}.{module}.{cls}"
+
+
+def render_tree(plan: Plan) -> str:
+    lines = [f"{plan.project}/{plan.stack}: {len(plan.resources)} resources (offline plan)"]
+
+    def walk(urn: str | None, indent: str) -> None:
+        kids = plan.children(urn)
+        for i, r in enumerate(kids):
+            last = i == len(kids) - 1
+            flags = [
+                f for f, on in (("protected", r.protect), ("retained", r.retain_on_delete)) if on
+            ]
+            detail = summarize(r)
+            text = f"{short_type(r.type)} {r.name}"
+            if detail:
+                text += f"  {detail}"
+            if flags:
+                text += f"  [{', '.join(flags)}]"
+            lines.append(f"{indent}{'└─ ' if last else '├─ '}{text}")
+            walk(r.urn, indent + ("   " if last else "│  "))
+
+    walk(None, "")
+    if plan.diagnostics:
+        lines.append("diagnostics:")
+        lines.extend(f"  {d}" for d in plan.diagnostics)
+    return "\n".join(lines)
+
+
+def registration_dict(r: Registration) -> dict[str, Any]:
+    return asdict(r)

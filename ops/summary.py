@@ -1,0 +1,162 @@
+"""One line per resource with the settings that matter, for the plan's tree."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from ops.mocks import Registration
+
+Summarizer = Callable[[dict[str, Any]], str]
+_SUMMARIES: dict[str, Summarizer] = {}
+
+
+def _for(*types: str) -> Callable[[Summarizer], Summarizer]:
+    def register(fn: Summarizer) -> Summarizer:
+        for typ in types:
+            _SUMMARIES[typ] = fn
+        return fn
+
+    return register
+
+
+def summarize(r: Registration) -> str:
+    fn = _SUMMARIES.get(r.type)
+    try:
+        return fn(r.inputs) if fn else ""
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return "(unexpected inputs)"
+
+
+def _region(i: dict[str, Any]) -> str:
+    return f" region={i['region']}" if i.get("region") else ""
+
+
+def _policy_sids(policy: Any) -> str:
+    if not isinstance(policy, str) or policy.startswith("["):
+        return str(policy)
+    doc = json.loads(policy)
+    return ", ".join(f"{s.get('Effect')}:{s.get('Sid', '?')}" for s in doc.get("Statement", []))
+
+
+@_for("aws:s3/bucket:Bucket")
+def _bucket(i: dict[str, Any]) -> str:
+    return f"bucket={i.get('bucket')}{_region(i)} forceDestroy={i.get('forceDestroy', False)}"
+
+
+@_for("aws:s3/bucketVersioning:BucketVersioning")
+def _versioning(i: dict[str, Any]) -> str:
+    return f"status={i['versioningConfiguration']['status']}"
+
+
+@_for("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")
+def _sse(i: dict[str, Any]) -> str:
+    rule = i["rules"][0]
+    algo = rule["applyServerSideEncryptionByDefault"]["sseAlgorithm"]
+    key = rule["applyServerSideEncryptionByDefault"].get("kmsMasterKeyId")
+    extra = f" key={key}" if key else ""
+    return f"{algo}{extra}" + (" bucketKey" if rule.get("bucketKeyEnabled") else "")
+
+
+@_for("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
+def _pab(i: dict[str, Any]) -> str:
+    flags = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
+    off = [f for f in flags if not i.get(f)]
+    return "all 4 public-access blocks on" if not off else f"OFF: {', '.join(off)}"
+
+
+@_for("aws:s3/bucketOwnershipControls:BucketOwnershipControls")
+def _ownership(i: dict[str, Any]) -> str:
+    return str(i["rule"]["objectOwnership"])
+
+
+def _filter(f: dict[str, Any]) -> str:
+    if "tag" in f:
+        return f"tag {f['tag']['key']}={f['tag']['value']}"
+    if "and" in f:
+        return f"prefix {f['and'].get('prefix', '')!r} + tags {f['and'].get('tags')}"
+    return "whole bucket" if not f.get("prefix") else f"prefix {f['prefix']!r}"
+
+
+@_for("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
+def _lifecycle(i: dict[str, Any]) -> str:
+    parts = []
+    for rule in i.get("rules", []):
+        actions = [f"{t['storageClass']}@{t['days']}d" for t in rule.get("transitions", [])]
+        if "expiration" in rule:
+            actions.append(f"expire@{rule['expiration']['days']}d")
+        actions += [
+            f"noncurrent {t['storageClass']}@{t['noncurrentDays']}d"
+            for t in rule.get("noncurrentVersionTransitions", [])
+        ]
+        if "noncurrentVersionExpiration" in rule:
+            actions.append(
+                f"noncurrent expire@{rule['noncurrentVersionExpiration']['noncurrentDays']}d"
+            )
+        if "abortIncompleteMultipartUpload" in rule:
+            days = rule["abortIncompleteMultipartUpload"]["daysAfterInitiation"]
+            actions.append(f"abort multipart@{days}d")
+        status = "" if rule["status"] == "Enabled" else " (disabled)"
+        parts.append(
+            f"{rule['id']}[{_filter(rule.get('filter', {}))}]: {', '.join(actions)}{status}"
+        )
+    return "; ".join(parts)
+
+
+@_for("aws:s3/bucketCorsConfiguration:BucketCorsConfiguration")
+def _cors(i: dict[str, Any]) -> str:
+    return "; ".join(
+        f"{','.join(r['allowedMethods'])} from {','.join(r['allowedOrigins'])}"
+        f" max-age {r.get('maxAgeSeconds')}"
+        for r in i["corsRules"]
+    )
+
+
+@_for("aws:s3/bucketPolicy:BucketPolicy")
+def _bucket_policy(i: dict[str, Any]) -> str:
+    return _policy_sids(i.get("policy"))
+
+
+@_for("aws:s3/bucketLogging:BucketLogging")
+def _logging(i: dict[str, Any]) -> str:
+    return f"-> s3://{i.get('targetBucket')}/{i.get('targetPrefix')}"
+
+
+@_for("aws:s3/bucketReplicationConfig:BucketReplicationConfig")
+def _replication(i: dict[str, Any]) -> str:
+    parts = []
+    for rule in i["rules"]:
+        d = rule["destination"]
+        rtc = f" RTC {d['replicationTime']['time']['minutes']}m" if "replicationTime" in d else ""
+        dm = rule.get("deleteMarkerReplication", {}).get("status", "Disabled")
+        kms = " kms" if "encryptionConfiguration" in d else ""
+        parts.append(
+            f"{rule['id']}: -> {d['bucket']} {d.get('storageClass')}{rtc} deleteMarkers={dm}{kms}"
+        )
+    return "; ".join(parts)
+
+
+@_for("aws:kms/key:Key")
+def _kms(i: dict[str, Any]) -> str:
+    return f"rotation={i.get('enableKeyRotation', False)}{_region(i)}"
+
+
+@_for("aws:iam/role:Role")
+def _role(i: dict[str, Any]) -> str:
+    doc = json.loads(i["assumeRolePolicy"])
+    principals = [s["Principal"].get("Service") for s in doc["Statement"]]
+    return f"assumed by {', '.join(map(str, principals))}"
+
+
+@_for("aws:iam/rolePolicy:RolePolicy")
+def _role_policy(i: dict[str, Any]) -> str:
+    policy = i.get("policy")
+    if not isinstance(policy, str) or policy.startswith("["):
+        return str(policy)
+    doc = json.loads(policy)
+    actions: list[str] = []
+    for s in doc["Statement"]:
+        act = s["Action"]
+        actions += act if isinstance(act, list) else [act]
+    return f"{len(actions)} actions: {', '.join(actions)}"
