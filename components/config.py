@@ -96,13 +96,15 @@ def check_s3_bucket_name(name: str, path: str, problems: Problems) -> None:
     )
     if not 3 <= len(name) <= 63:
         problems.add(path, f"{name!r} is {len(name)} characters long; accepted: {accepted}")
-    elif "." in name:
+    if name != name.lower():
+        problems.add(path, f"{name!r} contains uppercase letters; accepted: {accepted}")
+    if "." in name:
         problems.add(
             path,
             f"{name!r} contains a dot, which breaks TLS for virtual-hosted-style requests; "
             f"accepted: {accepted}",
         )
-    elif not _S3_NAME.match(name):
+    elif not _S3_NAME.match(name.lower()):
         problems.add(path, f"{name!r} is not a valid bucket name; accepted: {accepted}")
     for prefix in _S3_RESERVED_PREFIXES:
         if name.startswith(prefix):
@@ -302,7 +304,9 @@ class CorsRule:
 class Encryption:
     type: Literal["sse-s3", "sse-kms"] = setting("sse-s3", doc="SSE-S3 (AES256) or SSE-KMS")
     kms_key_arn: str | None = setting(
-        None, doc="sse-kms only: an existing key; null creates a key (rotation on)"
+        None,
+        doc="sse-kms only: an existing key; null creates a key (rotation on)",
+        check=check_kms_arn,
     )
 
     def check(self, path: str, problems: Problems) -> None:
@@ -312,26 +316,24 @@ class Encryption:
                 f"{self.kms_key_arn!r} is set while type is 'sse-s3'; accepted: "
                 "type 'sse-kms' with a key, or no key",
             )
-        check_kms_arn(self.kms_key_arn, join(path, "kmsKeyArn"), problems)
 
 
 @dataclass(frozen=True, kw_only=True)
 class Replication:
-    region: str = setting(doc="region of the replica bucket; must differ from aws:region")
-    bucket: str = setting(doc="name of the replica bucket")
+    region: str = setting(
+        doc="region of the replica bucket; must differ from aws:region", check=check_region
+    )
+    bucket: str = setting(doc="name of the replica bucket", check=check_s3_bucket_name)
     storage_class: S3ReplicaClass = setting("STANDARD", doc="storage class of the replicas")
     replication_time_control: bool = setting(
         True, doc="S3 RTC: 99.99% of objects within 15 minutes, with replication metrics"
     )
     delete_markers: bool = setting(False, doc="replicate delete markers too")
     kms_key_arn: str | None = setting(
-        None, doc="SSE-KMS sources: replica key in the replica region; null creates one"
+        None,
+        doc="SSE-KMS sources: replica key in the replica region; null creates one",
+        check=check_kms_arn,
     )
-
-    def check(self, path: str, problems: Problems) -> None:
-        check_region(self.region, join(path, "region"), problems)
-        check_s3_bucket_name(self.bucket, join(path, "bucket"), problems)
-        check_kms_arn(self.kms_key_arn, join(path, "kmsKeyArn"), problems)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -342,7 +344,7 @@ class AccessLogs:
 
 @dataclass(frozen=True, kw_only=True)
 class S3Bucket:
-    name: str = setting(doc="globally unique bucket name (no dots)")
+    name: str = setting(doc="globally unique bucket name (no dots)", check=check_s3_bucket_name)
     versioning: bool = setting(True, doc="keep every version of every object")
     encryption: Encryption = setting(factory=Encryption, doc="server-side encryption")
     lifecycle: tuple[LifecycleRule, ...] = setting((), doc="lifecycle rules")
@@ -355,7 +357,6 @@ class S3Bucket:
     protect: bool = setting(True, doc="refuse `pulumi destroy`/deletion of the bucket")
 
     def check(self, path: str, problems: Problems) -> None:
-        check_s3_bucket_name(self.name, join(path, "name"), problems)
         ids = [rule.id for rule in self.lifecycle]
         for dup in sorted({i for i in ids if ids.count(i) > 1}):
             problems.add(join(path, "lifecycle"), f"rule id {dup!r} is used twice")
@@ -477,6 +478,8 @@ def parse_stack_config(
     settings = parse(StackSettings, raw, "", problems)
     if settings is not None and aws_region is not None:
         _check_stack(settings, aws_region, problems)
+    elif settings is None and not problems:
+        problems.add("(root)", "the config could not be read")
     problems.raise_if_any()
     assert settings is not None and aws_region is not None
     return StackConfig(

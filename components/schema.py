@@ -59,10 +59,12 @@ def setting(
     doc: str,
     key: str | None = None,
     factory: Any = _REQUIRED,
+    check: Any = None,
 ) -> Any:
     """Declare a config field: `doc` says what it is for and its unit; `key` overrides the
-    camelCase YAML key derived from the field name."""
-    metadata = {"doc": doc, "key": key}
+    camelCase YAML key derived from the field name; `check(value, path, problems)` validates
+    the value on its own, even when sibling fields are broken (so every problem is reported)."""
+    metadata = {"doc": doc, "key": key, "check": check}
     if factory is not _REQUIRED:
         return dataclasses.field(default_factory=factory, metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
@@ -125,7 +127,8 @@ def convert(tp: Any, raw: Any, path: str, problems: Problems) -> Any:
             problems.add(path, f"expected a list, got {_describe(raw)}")
             return None
         items = [convert(item_type, item, f"{path}[{i}]", problems) for i, item in enumerate(raw)]
-        return tuple(items)
+        # Broken items are reported and dropped, so checks further up still run.
+        return tuple(item for item in items if item is not None)
     if origin is dict:
         key_type, value_type = get_args(tp)
         if not isinstance(raw, Mapping):
@@ -136,7 +139,9 @@ def convert(tp: Any, raw: Any, path: str, problems: Problems) -> Any:
             if not isinstance(k, key_type):
                 problems.add(path, f"key {k!r} must be a {key_type.__name__}")
                 continue
-            out[k] = convert(value_type, v, join(path, str(k)), problems)
+            value = convert(value_type, v, join(path, str(k)), problems)
+            if value is not None:
+                out[k] = value
         return out
     if tp is bool:
         if not isinstance(raw, bool):
@@ -167,8 +172,9 @@ def _did_you_mean(word: str, options: list[str]) -> str:
 
 
 def parse(cls: type[T], raw: Any, path: str, problems: Problems) -> T | None:
-    """Parse a mapping into dataclass `cls`. Returns None when any field is unusable; the
-    reasons are in `problems`. Cross-field checks run only on fully parsed objects."""
+    """Parse a mapping into dataclass `cls`. Returns None when a field is unusable (wrong
+    type, missing); the reasons are in `problems`. A value that only failed a check is kept,
+    so that the checks of the enclosing objects and the stack still run and report too."""
     if not isinstance(raw, Mapping):
         problems.add(path or "(root)", f"expected a mapping, got {_describe(raw)}")
         return None
@@ -181,17 +187,27 @@ def parse(cls: type[T], raw: Any, path: str, problems: Problems) -> T | None:
             hint = _did_you_mean(str(key), list(fields))
             problems.add(join(path, str(key)), f"unknown key{hint}; accepted keys: {accepted}")
     values: dict[str, Any] = {}
+    unusable = False
     for key, field in fields.items():
         if key in raw:
-            values[field.name] = convert(hints[field.name], raw[key], join(path, key), problems)
+            mark = len(problems.lines)
+            value = convert(hints[field.name], raw[key], join(path, key), problems)
+            unusable = unusable or (value is None and raw[key] is not None)
+            values[field.name] = value
+            check = field.metadata.get("check")
+            if check is not None and value is not None and len(problems.lines) == mark:
+                check(value, join(path, key), problems)
         elif field.default is _REQUIRED and field.default_factory is _REQUIRED:
             problems.add(join(path, key), "required key is missing")
-    if len(problems.lines) > before:
+            unusable = True
+    if unusable:
         return None
     obj = cls(**values)
-    check = getattr(obj, "check", None)
-    if check is not None:
-        check(path, problems)
+    # Rules spanning several fields run only on a clean object: on one with a dropped item
+    # they would report follow-on noise instead of the real problem.
+    check_object = getattr(obj, "check", None)
+    if check_object is not None and len(problems.lines) == before:
+        check_object(path, problems)
     return obj
 
 
@@ -229,6 +245,10 @@ def _default_text(field: dataclasses.Field[Any]) -> str:
         return "empty"
     if dataclasses.is_dataclass(value):
         return "see below"
+    if isinstance(value, tuple | str):
+        import json
+
+        return f"`{json.dumps(list(value) if isinstance(value, tuple) else value)}`"
     return f"`{value}`"
 
 
@@ -238,7 +258,7 @@ def rows(cls: type, prefix: str) -> Iterator[tuple[str, str, str, str]]:
     for field in dataclasses.fields(cls):
         if not field.init:
             continue
-        key = join(prefix, yaml_key(field))
+        key = prefix + yaml_key(field) if prefix.endswith(":") else join(prefix, yaml_key(field))
         tp = hints[field.name]
         yield key, _type_name(tp), _default_text(field), field.metadata.get("doc", "")
         _, inner = _is_optional(tp)

@@ -16,7 +16,7 @@ import logging
 import os
 import runpy
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,12 @@ from ops.summary import summarize
 
 
 class PlanError(RuntimeError):
-    """The program failed under the mocks (config errors included)."""
+    """The program failed under the mocks (config errors included). `registered` counts the
+    resources registered before the failure (0 for config errors: nothing is half-built)."""
+
+    def __init__(self, message: str, registered: int) -> None:
+        super().__init__(message)
+        self.registered = registered
 
 
 @dataclass
@@ -104,46 +109,68 @@ def _engine_environment(sf: stackfile.StackFile) -> Iterator[None]:
                 os.environ[key] = value
 
 
-def run_plan(stack: str, root: Path = stackfile.ROOT, stack_file: Path | None = None) -> Plan:
-    """Run `<root>/__main__.py` for `stack` under the mocks and return what it registered."""
+@dataclass
+class MockRun:
+    """What one program run under the mocks registered and exported."""
+
+    mocks: PlanMocks
+    monitor: RecordingMonitor
+    outputs: dict[str, Any]
+    diagnostics: list[str]
+    result: Any = None
+
+
+def run_under_mocks(
+    program: Callable[[], Any], *, project: str, stack: str, region: str
+) -> MockRun:
+    """Run `program` as a Pulumi program under fresh mocks and wait for every registration.
+    Stack outputs come back as plain JSON with every secret replaced by "[secret]"."""
     import pulumi
+    from google.protobuf import json_format
     from pulumi.runtime import config as runtime_config
     from pulumi.runtime import rpc, settings
 
-    sf = stackfile.load(stack, root, stack_file)
-    region = sf.get("aws:region") or "us-east-1"
     mocks = PlanMocks(region=region)
     monitor = RecordingMonitor(mocks)
     capture = _Capture()
-    logger = logging.getLogger(f"ops.plan.{stack}")
+    logger = logging.getLogger(f"ops.plan.{project}.{stack}")
     logger.propagate = False
     logger.handlers = [capture]
-    outputs: dict[str, Any] = {}
+    run = MockRun(mocks, monitor, {}, capture.messages)
 
+    settings.reset_options(project=project, stack=stack)
+    runtime_config.set_all_config({}, [])  # config comes from PULUMI_CONFIG only
+    pulumi.runtime.set_mocks(
+        mocks, project=project, stack=stack, preview=False, logger=logger, monitor=monitor
+    )
+
+    async def main() -> None:
+        run.result = program()
+        stack_resource: Any = settings.get_root_resource()
+        struct = await rpc.serialize_properties(dict(stack_resource.outputs), {})
+        run.outputs.update(unwrap(json_format.MessageToDict(struct)))
+
+    try:
+        pulumi.runtime.test(main)()
+    except Exception as err:
+        raise PlanError(str(err), len(monitor.registrations)) from err
+    return run
+
+
+def run_plan(stack: str, root: Path = stackfile.ROOT, stack_file: Path | None = None) -> Plan:
+    """Run `<root>/__main__.py` for `stack` under the mocks and return what it registered."""
+    sf = stackfile.load(stack, root, stack_file)
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
     with _engine_environment(sf):
-        settings.reset_options(project=sf.project, stack=stack)
-        runtime_config.set_all_config({}, [])  # config comes from PULUMI_CONFIG only
-        pulumi.runtime.set_mocks(
-            mocks, project=sf.project, stack=stack, preview=False, logger=logger, monitor=monitor
+        run = run_under_mocks(
+            lambda: runpy.run_path(str(root / "__main__.py"), run_name="__main__"),
+            project=sf.project,
+            stack=stack,
+            region=sf.get("aws:region") or "us-east-1",
         )
-        if str(root) not in sys.path:
-            sys.path.insert(0, str(root))
-
-        async def program() -> None:
-            runpy.run_path(str(root / "__main__.py"), run_name="__main__")
-            stack_resource: Any = settings.get_root_resource()
-            struct = await rpc.serialize_properties(dict(stack_resource.outputs), {})
-            from google.protobuf import json_format
-
-            outputs.update(unwrap(json_format.MessageToDict(struct)))
-
-        try:
-            pulumi.runtime.test(program)()
-        except Exception as err:
-            raise PlanError(str(err)) from err
-
-    resources = sorted(monitor.registrations.values(), key=lambda r: r.urn)
-    return Plan(sf.project, stack, resources, outputs, sorted(capture.messages))
+    resources = sorted(run.monitor.registrations.values(), key=lambda r: r.urn)
+    return Plan(sf.project, stack, resources, run.outputs, sorted(run.diagnostics))
 
 
 # ------------------------------------------------------------------------------ tree

@@ -1,0 +1,79 @@
+"""Shared Pulumi mocks: every test runs its resources through the same deterministic mocks and
+recording monitor as `ops plan`, so what the tests see is what the plan shows."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from components.config import PROJECT
+from components.schema import ConfigError, Problems, parse
+from ops.mocks import Registration
+from ops.plan import MockRun, Plan, run_plan, run_under_mocks
+
+REGION = "ap-northeast-2"
+
+
+@dataclass
+class Recorded:
+    """What a program registered, with lookups that fail with the names that do exist."""
+
+    run: MockRun
+
+    @property
+    def resources(self) -> list[Registration]:
+        return list(self.run.monitor.registrations.values())
+
+    @property
+    def outputs(self) -> dict[str, Any]:
+        return self.run.outputs
+
+    @property
+    def result(self) -> Any:
+        return self.run.result
+
+    def all(self, typ: str) -> list[Registration]:
+        return [r for r in self.resources if r.type == typ]
+
+    def one(self, typ: str, name: str | None = None) -> Registration:
+        found = [r for r in self.all(typ) if name is None or r.name == name]
+        names = sorted(r.name for r in self.all(typ))
+        assert len(found) == 1, f"expected one {typ} named {name!r}; registered: {names}"
+        return found[0]
+
+    def named(self, name: str) -> Registration:
+        found = [r for r in self.resources if r.name == name]
+        assert found, f"no resource {name!r}; registered: {sorted(r.name for r in self.resources)}"
+        return found[0]
+
+    def policy(self, typ: str, name: str | None = None, key: str = "policy") -> dict[str, Any]:
+        return json.loads(self.one(typ, name).inputs[key])
+
+
+@pytest.fixture
+def pulumi_run() -> Callable[[Callable[[], Any]], Recorded]:
+    """`pulumi_run(build)` runs `build` as a Pulumi program under fresh mocks."""
+
+    def run(build: Callable[[], Any]) -> Recorded:
+        return Recorded(run_under_mocks(build, project=PROJECT, stack="test", region=REGION))
+
+    return run
+
+
+def spec(cls: type, raw: dict[str, Any]) -> Any:
+    """Parse a config object from its YAML shape, failing on any problem."""
+    problems = Problems()
+    obj = parse(cls, raw, "test", problems)
+    if problems:
+        raise ConfigError(problems.lines)
+    return obj
+
+
+@pytest.fixture(scope="session")
+def prod_plan() -> Plan:
+    """The prod stack's offline plan, computed once per session."""
+    return run_plan("prod")

@@ -1,0 +1,223 @@
+"""The offline plan of the prod stack: deterministic, complete, and exactly seed 003's S3."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ops import stackfile
+from ops.plan import Plan, PlanError, render_tree, run_plan
+
+ROOT = stackfile.ROOT
+
+
+def test_two_runs_give_byte_identical_json(prod_plan: Plan) -> None:
+    assert run_plan("prod").dumps() == prod_plan.dumps()
+
+
+def test_cli_json_matches_and_needs_no_credentials(prod_plan: Plan, tmp_path: Path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}  # no AWS/Cloudflare/Pulumi vars
+    out = subprocess.run(
+        [sys.executable, "-m", "ops", "plan", "--stack", "prod", "--json"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert out == prod_plan.dumps()
+
+
+def test_json_document_shape(prod_plan: Plan) -> None:
+    doc = json.loads(prod_plan.dumps())
+    assert doc["stack"] == "prod"
+    assert {"resources", "outputs"} <= set(doc)
+    for r in doc["resources"]:
+        assert {
+            "urn",
+            "type",
+            "name",
+            "parent",
+            "provider",
+            "inputs",
+            "protect",
+            "retainOnDelete",
+        } <= set(r)
+        *_, qualified_type, name = r["urn"].split("::")
+        assert (qualified_type.split("$")[-1], name) == (r["type"], r["name"]), r["urn"]
+        assert "pulumi:pulumi:Stack" not in r["urn"]
+    urns = {r["urn"] for r in doc["resources"]}
+    assert all(r["parent"] is None or r["parent"] in urns for r in doc["resources"])
+
+
+def test_no_deprecated_class_or_input_and_no_engine_warnings(prod_plan: Plan) -> None:
+    assert prod_plan.diagnostics == []
+    for r in prod_plan.resources:
+        assert "V2" not in r.type, f"{r.name} uses the deprecated {r.type}"
+        if r.type.endswith("BucketLifecycleConfiguration"):
+            for rule in r.inputs["rules"]:
+                assert "prefix" not in rule, f"{r.name}: rule-level prefix is deprecated"
+
+
+def test_every_bucket_is_protected_private_encrypted_and_tls_only(prod_plan: Plan) -> None:
+    buckets = prod_plan.by_type("aws:s3/bucket:Bucket")
+    assert len(buckets) == 8
+    for b in buckets:
+        component = b.parent
+        kids = {r.type.split(":")[-1]: r for r in prod_plan.children(component)}
+        assert b.protect, b.name
+        assert kids["BucketPublicAccessBlock"].inputs["restrictPublicBuckets"] is True, b.name
+        assert "BucketServerSideEncryptionConfiguration" in kids, b.name
+        policy = json.loads(kids["BucketPolicy"].inputs["policy"])
+        assert policy["Statement"][0]["Sid"] == "DenyInsecureTransport", b.name
+
+
+def children_of(plan: Plan, component: str) -> dict[str, dict]:
+    comp = plan.get(component)
+    return {r.type.split(":")[-1]: r.inputs for r in plan.children(comp.urn)}
+
+
+def test_images_bucket_is_seed_003s_design(prod_plan: Plan) -> None:
+    kids = children_of(prod_plan, "pingvas-studio-images")
+    assert kids["Bucket"]["bucket"] == "pingvas-studio-images"
+    assert kids["BucketVersioning"]["versioningConfiguration"] == {"status": "Enabled"}
+    assert kids["BucketServerSideEncryptionConfiguration"]["rules"] == [
+        {"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}
+    ]
+    rules = {r["id"]: r for r in kids["BucketLifecycleConfiguration"]["rules"]}
+    assert rules["transition_to_glacier"] == {
+        "id": "transition_to_glacier",
+        "status": "Enabled",
+        "filter": {"prefix": ""},
+        "transitions": [
+            {"days": 30, "storageClass": "GLACIER_IR"},
+            {"days": 90, "storageClass": "DEEP_ARCHIVE"},
+        ],
+        "noncurrentVersionExpiration": {"noncurrentDays": 30},
+    }
+    assert kids["BucketCorsConfiguration"]["corsRules"] == [
+        {
+            "allowedHeaders": ["*"],
+            "allowedMethods": ["GET", "HEAD"],
+            "allowedOrigins": ["https://pingvas.studio", "https://www.pingvas.studio"],
+            "exposeHeaders": [],
+            "maxAgeSeconds": 3600,
+        }
+    ]
+    pab = kids["BucketPublicAccessBlock"]
+    assert [
+        pab[k]
+        for k in (
+            "blockPublicAcls",
+            "blockPublicPolicy",
+            "ignorePublicAcls",
+            "restrictPublicBuckets",
+        )
+    ] == [True] * 4
+
+
+def test_images_replicate_to_tokyo_as_standard_ia_with_15_minute_rtc(prod_plan: Plan) -> None:
+    (config,) = prod_plan.by_type("aws:s3/bucketReplicationConfig:BucketReplicationConfig")
+    assert config.inputs["bucket"] == "pingvas-studio-images"
+    (rule,) = config.inputs["rules"]
+    d = rule["destination"]
+    assert d["bucket"] == "arn:aws:s3:::pingvas-studio-images-replica-tokyo"
+    assert d["storageClass"] == "STANDARD_IA"
+    assert d["replicationTime"] == {"status": "Enabled", "time": {"minutes": 15}}
+    assert d["metrics"] == {"status": "Enabled", "eventThreshold": {"minutes": 15}}
+    replica = prod_plan.get("pingvas-studio-images-crr-replica-bucket")
+    assert replica.inputs["region"] == "ap-northeast-1"
+
+
+def lifecycle_of(plan: Plan, component: str) -> dict[str, dict]:
+    rules = children_of(plan, component)["BucketLifecycleConfiguration"]["rules"]
+    return {r["id"]: r for r in rules}
+
+
+def test_the_other_seed_003_buckets(prod_plan: Plan) -> None:
+    thumbs = lifecycle_of(prod_plan, "pingvas-studio-thumbnails")["intelligent-tiering"]
+    assert thumbs["transitions"] == [{"days": 0, "storageClass": "INTELLIGENT_TIERING"}]
+    uploads = children_of(prod_plan, "pingvas-studio-uploads")
+    assert uploads["BucketVersioning"]["versioningConfiguration"] == {"status": "Enabled"}
+    backups = lifecycle_of(prod_plan, "pingvas-studio-backups")["to-glacier"]
+    assert backups["transitions"] == [{"days": 0, "storageClass": "GLACIER"}]
+    logs = lifecycle_of(prod_plan, "pingvas-studio-logs")["expire-after-30-days"]
+    assert logs["expiration"] == {"days": 30}
+
+
+def test_seed_001_video_artifacts_bucket(prod_plan: Plan) -> None:
+    kids = children_of(prod_plan, "video-renderer-videos")
+    assert kids["Bucket"]["bucket"] == "video-renderer-artifacts"
+    assert kids["BucketVersioning"]["versioningConfiguration"] == {"status": "Enabled"}
+
+
+def test_outputs_carry_the_s3_endpoints(prod_plan: Plan) -> None:
+    images = prod_plan.outputs["endpoints"]["pingvas-studio"]["s3"]["images"]
+    assert images["bucket"] == "pingvas-studio-images"
+    assert images["region"] == "ap-northeast-2"
+    assert images["arn"] == "arn:aws:s3:::pingvas-studio-images"
+    assert images["replica"]["region"] == "ap-northeast-1"
+
+
+def test_tree_shows_components_and_their_settings(prod_plan: Plan) -> None:
+    tree = render_tree(prod_plan)
+    assert tree.splitlines()[0].startswith(
+        f"storage-platform/prod: {len(prod_plan.resources)} resources"
+    )
+    assert "DataBucket pingvas-studio-images" in tree
+    assert "GLACIER_IR@30d, DEEP_ARCHIVE@90d, noncurrent expire@30d" in tree
+    assert "STANDARD_IA RTC 15m" in tree
+    assert "[protected]" in tree
+
+
+@pytest.fixture
+def bad_stack(tmp_path: Path) -> Path:
+    text = (ROOT / "Pulumi.prod.yaml").read_text()
+    text = text.replace("name: pingvas-studio-images\n", "name: Pingvas.Images\n")
+    text = text.replace(
+        "{days: 30, storageClass: GLACIER_IR}", "{days: 30, storageClass: GLACIER_IRX}"
+    )
+    text = text.replace("region: ap-northeast-1", "region: ap-northeast-2")
+    path = tmp_path / "Pulumi.bad.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_bad_config_fails_before_any_resource_with_every_problem(bad_stack: Path) -> None:
+    with pytest.raises(PlanError) as info:
+        run_plan("bad", stack_file=bad_stack)
+    assert info.value.registered == 0
+    message = str(info.value)
+    assert message.startswith("4 problems in the stack config:")
+    assert "apps.pingvas-studio.s3.images.name: 'Pingvas.Images' contains uppercase" in message
+    assert "apps.pingvas-studio.s3.images.name: 'Pingvas.Images' contains a dot" in message
+    assert (
+        "apps.pingvas-studio.s3.images.lifecycle[0].transitions[0].storageClass: 'GLACIER_IRX'"
+        in message
+    )
+    assert (
+        "apps.pingvas-studio.s3.images.replication.region: 'ap-northeast-2' is the source"
+        in message
+    )
+
+
+def test_cli_reports_config_errors_with_exit_2(bad_stack: Path, tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    root.mkdir()
+    for name in ("Pulumi.yaml", "__main__.py"):
+        (root / name).write_text((ROOT / name).read_text())
+    (root / "Pulumi.bad.yaml").write_text(bad_stack.read_text())
+    proc = subprocess.run(
+        [sys.executable, "-m", "ops", "--root", str(root), "plan", "--stack", "bad"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert "plan failed for stack 'bad'" in proc.stderr
+    assert "Traceback" not in proc.stderr
