@@ -12,6 +12,8 @@ from typing import Any
 import pulumi
 
 from components.config import AppConfig, StackConfig, load
+from components.r2 import R2BucketArgs, R2DataBucket
+from components.r2_tokens import R2ApiToken, R2TokenArgs
 from components.replication import BucketReplica, BucketReplicaArgs
 from components.s3 import DataBucket, DataBucketArgs
 
@@ -58,6 +60,67 @@ def s3_endpoint(cfg: StackConfig, app: str, key: str, bucket: DataBucket) -> dic
     return out
 
 
+def build_r2(cfg: StackConfig, app: str, app_cfg: AppConfig) -> dict[str, Any]:
+    """R2 buckets and their tokens; per bucket the endpoint a service needs, with the active
+    key of the app's token on it (read-write preferred)."""
+    if not app_cfg.r2:
+        return {}
+    assert cfg.cloudflare is not None  # validated: R2 needs cloudflare.accountId
+    account = cfg.cloudflare.account_id
+    buckets = {
+        key: R2DataBucket(f"{app}-{key}", R2BucketArgs(spec=spec, account_id=account))
+        for key, spec in app_cfg.r2.items()
+    }
+    tokens = {
+        key: R2ApiToken(
+            f"{app}-{key}",
+            R2TokenArgs(
+                spec=spec,
+                account_id=account,
+                buckets={b: buckets[b] for b in spec.buckets},
+                token_name=f"{app}-{key}",
+            ),
+        )
+        for key, spec in app_cfg.r2_tokens.items()
+    }
+    out: dict[str, Any] = {}
+    for key, bucket in buckets.items():
+        entry: dict[str, Any] = {
+            "bucket": bucket.bucket_name,
+            "endpoint": bucket.s3_endpoint,
+            "region": "auto",
+            "jurisdiction": bucket.jurisdiction,
+            "publicBaseUrl": bucket.public_base_url,
+        }
+        users = sorted(
+            (t for t in tokens.items() if key in t[1].spec.buckets),
+            key=lambda t: (t[1].spec.access != "read-write", t[0]),
+        )
+        if users:
+            token_key, token = users[0]
+            entry.update(
+                token=token_key,
+                generation=token.active_generation,
+                accessKeyId=token.access_key_id,
+                secretAccessKey=token.secret_access_key,
+            )
+        out[key] = entry
+    return out
+
+
+def r2_token_summary(app_cfg: AppConfig) -> dict[str, Any]:
+    return {
+        key: {
+            "access": spec.access,
+            "buckets": list(spec.buckets),
+            "activeGeneration": spec.active,
+            "generations": list(spec.generations),
+            "services": list(spec.services),
+        }
+        for key, spec in app_cfg.r2_tokens.items()
+    }
+
+
 cfg = load()
 endpoints: dict[str, dict[str, Any]] = {}
 all_buckets: list[DataBucket] = []
@@ -67,6 +130,8 @@ for app, app_cfg in cfg.apps.items():
     endpoints[app] = {
         "description": app_cfg.description,
         "s3": {key: s3_endpoint(cfg, app, key, bucket) for key, bucket in s3.items()},
+        "r2": build_r2(cfg, app, app_cfg),
+        "r2Tokens": r2_token_summary(app_cfg),
     }
 
 # Every grant is in place: write each bucket's single policy.

@@ -382,6 +382,243 @@ class S3Bucket:
             )
 
 
+# ------------------------------------------------------------------------------------ R2
+
+_R2_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
+_GENERATION = re.compile(r"^(\d{4})q([1-4])([a-z]?)$")
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
+_ZONE_ID = re.compile(r"^[0-9a-f]{32}$")
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+
+#: The S3 API endpoint of each R2 jurisdiction; a jurisdictional bucket is only reachable on
+#: its own endpoint.
+R2_ENDPOINTS = {
+    "default": "https://{account}.r2.cloudflarestorage.com",
+    "eu": "https://{account}.eu.r2.cloudflarestorage.com",
+    "fedramp": "https://{account}.fedramp.r2.cloudflarestorage.com",
+}
+R2Jurisdiction = Literal["default", "eu", "fedramp"]
+
+#: Cloudflare permission groups per access level: object-level groups only, which are the
+#: only ones that can be scoped to single buckets (the account-wide "Workers R2 Storage *"
+#: groups can also create and delete buckets).
+R2_PERMISSION_GROUPS = {
+    "read": ("Workers R2 Storage Bucket Item Read",),
+    "read-write": ("Workers R2 Storage Bucket Item Read", "Workers R2 Storage Bucket Item Write"),
+}
+
+
+def check_r2_bucket_name(name: str, path: str, problems: Problems) -> None:
+    """R2's rules (lowercase letters, digits, hyphens, 3-63) and seed 000's advice: no dots,
+    which break virtual-hosted-style TLS."""
+    if not _R2_NAME.match(name):
+        reason = "contains a dot" if "." in name else "is not a valid R2 bucket name"
+        if name != name.lower():
+            reason = "contains uppercase letters"
+        problems.add(
+            path,
+            f"{name!r} {reason}; accepted: 3-63 lowercase letters, digits and hyphens, "
+            "starting and ending with a letter or digit, no dots",
+        )
+
+
+def check_cidr(value: str, path: str, problems: Problems) -> None:
+    try:
+        ipaddress.ip_network(value, strict=True)
+    except ValueError as err:
+        problems.add(path, f"{value!r} is not a CIDR ({err}); accepted: e.g. '203.0.113.0/24'")
+
+
+def check_rfc3339(value: str | None, path: str, problems: Problems) -> None:
+    if value is not None and not _RFC3339.match(value):
+        problems.add(path, f"{value!r} is not an RFC 3339 time; accepted: '2027-01-01T00:00:00Z'")
+
+
+def generation_key(label: str) -> tuple[int, int, str]:
+    """Order of generation labels: `2026q3` < `2026q4` < `2026q4b` < `2027q1`."""
+    match = _GENERATION.match(label)
+    if match is None:
+        raise ValueError(f"{label!r} is not a generation label")
+    return int(match[1]), int(match[2]), match[3]
+
+
+@dataclass(frozen=True, kw_only=True)
+class R2LifecycleRule:
+    id: str = setting(doc="rule id, unique in the bucket")
+    prefix: str = setting("", doc="only keys starting with this; '' = whole bucket")
+    delete_after_days: int | None = setting(None, doc="delete objects this many days old")
+    transition_to_ia_after_days: int | None = setting(
+        None, doc="move objects to InfrequentAccess at this age, days"
+    )
+    enabled: bool = setting(True, doc="false keeps the rule but stops applying it")
+
+    def check(self, path: str, problems: Problems) -> None:
+        if self.delete_after_days is None and self.transition_to_ia_after_days is None:
+            problems.add(
+                path, "rule has no action; accepted: deleteAfterDays or transitionToIaAfterDays"
+            )
+        for key, value in (
+            ("deleteAfterDays", self.delete_after_days),
+            ("transitionToIaAfterDays", self.transition_to_ia_after_days),
+        ):
+            if value is not None and value < 1:
+                problems.add(join(path, key), f"{value!r} is not positive; accepted: >= 1")
+        if (
+            self.delete_after_days is not None
+            and self.transition_to_ia_after_days is not None
+            and self.delete_after_days <= self.transition_to_ia_after_days
+        ):
+            problems.add(
+                join(path, "deleteAfterDays"),
+                f"{self.delete_after_days!r} is not after transitionToIaAfterDays "
+                f"({self.transition_to_ia_after_days}); accepted: > "
+                f"{self.transition_to_ia_after_days}",
+            )
+
+
+@dataclass(frozen=True, kw_only=True)
+class R2CustomDomain:
+    domain: str = setting(doc="hostname served from the bucket, e.g. 'files.example.com'")
+    zone_id: str = setting(doc="Cloudflare zone id (32 hex) that holds the hostname")
+    enabled: bool = setting(True, doc="false declares the domain but serves nothing")
+    min_tls: Literal["1.2", "1.3"] = setting("1.2", doc="minimum TLS version")
+
+    def check(self, path: str, problems: Problems) -> None:
+        if not _HOSTNAME.match(self.domain):
+            problems.add(
+                join(path, "domain"),
+                f"{self.domain!r} is not a hostname; accepted: e.g. 'files.example.com'",
+            )
+        if not _ZONE_ID.match(self.zone_id):
+            problems.add(
+                join(path, "zoneId"), f"{self.zone_id!r} is not a zone id; accepted: 32 hex digits"
+            )
+
+
+@dataclass(frozen=True, kw_only=True)
+class R2Bucket:
+    name: str = setting(doc="bucket name (no dots)", check=check_r2_bucket_name)
+    location: Literal["apac", "eeur", "enam", "weur", "wnam", "oc"] | None = setting(
+        None, doc="location hint, honoured at creation only; null = nearest to the creator"
+    )
+    jurisdiction: R2Jurisdiction = setting("default", doc="data residency; selects the S3 endpoint")
+    storage_class: Literal["Standard", "InfrequentAccess"] = setting(
+        "Standard", doc="default storage class of new objects"
+    )
+    lifecycle: tuple[R2LifecycleRule, ...] = setting((), doc="lifecycle rules")
+    abort_incomplete_multipart_days: int = setting(
+        7, doc="abort multipart uploads left incomplete this many days (whole bucket)"
+    )
+    cors: tuple[CorsRule, ...] = setting((), doc="CORS rules (e.g. browser PUT uploads)")
+    custom_domain: R2CustomDomain | None = setting(None, doc="public hostname on a zone")
+    public_dev_url: bool = setting(
+        False, doc="the rate-limited public https://pub-<hash>.r2.dev URL; off unless opted in"
+    )
+    protect: bool = setting(True, doc="refuse `pulumi destroy`/deletion of the bucket")
+
+    def check(self, path: str, problems: Problems) -> None:
+        ids = [rule.id for rule in self.lifecycle]
+        for dup in sorted({i for i in ids if ids.count(i) > 1}):
+            problems.add(join(path, "lifecycle"), f"rule id {dup!r} is used twice")
+        if not 1 <= self.abort_incomplete_multipart_days <= 365:
+            problems.add(
+                join(path, "abortIncompleteMultipartDays"),
+                f"{self.abort_incomplete_multipart_days!r} is out of range; accepted: 1-365",
+            )
+        for i, rule in enumerate(self.cors):
+            for j, method in enumerate(rule.allowed_methods):
+                if method == "POST":
+                    problems.add(
+                        f"{join(path, 'cors')}[{i}].allowedMethods[{j}]",
+                        "'POST' is useless on R2, which does not support presigned POST; "
+                        "accepted: GET, PUT, DELETE, HEAD",
+                    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class R2Token:
+    buckets: tuple[str, ...] = setting(doc="keys of this app's `r2` buckets the token may use")
+    access: Literal["read", "read-write"] = setting(doc="object access on those buckets")
+    generations: tuple[str, ...] = setting(
+        doc="live key generations, oldest first, e.g. [2026q3, 2026q4]; the last is active"
+    )
+    rotated_on: str | None = setting(
+        None, doc="day the active generation was added (YYYY-MM-DD; `ops keys rotate` sets it)"
+    )
+    owner: Literal["account", "user"] = setting(
+        "account", doc="account tokens outlive the person who created them"
+    )
+    allow_ips: tuple[str, ...] = setting((), doc="only these client CIDRs may use the key")
+    deny_ips: tuple[str, ...] = setting((), doc="these client CIDRs may not use the key")
+    not_before: str | None = setting(None, doc="RFC 3339 time before which the key is invalid")
+    expires_on: str | None = setting(None, doc="RFC 3339 time from which the key is invalid")
+    services: tuple[str, ...] = setting((), doc="services that receive this key (env export)")
+
+    def check(self, path: str, problems: Problems) -> None:
+        if not self.buckets:
+            problems.add(join(path, "buckets"), "is empty; accepted: at least one bucket key")
+        gens = join(path, "generations")
+        if not 1 <= len(self.generations) <= 2:
+            problems.add(
+                gens,
+                f"{list(self.generations)!r} has {len(self.generations)} generations; accepted: "
+                "1 (steady state) or 2 (during a rotation)",
+            )
+        for i, label in enumerate(self.generations):
+            if not _GENERATION.match(label):
+                problems.add(
+                    f"{gens}[{i}]",
+                    f"{label!r} is not a generation label; accepted: YYYYqN with an optional "
+                    "letter for an extra rotation, e.g. '2026q4' or '2026q4b'",
+                )
+        if len(set(self.generations)) != len(self.generations):
+            problems.add(gens, f"{list(self.generations)!r} lists a generation twice")
+        elif all(_GENERATION.match(g) for g in self.generations):
+            keys = [generation_key(g) for g in self.generations]
+            if keys != sorted(keys):
+                problems.add(
+                    gens,
+                    f"{list(self.generations)!r} is out of order; accepted: oldest first, "
+                    "the active (newest) generation last",
+                )
+        if self.rotated_on is not None and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", self.rotated_on):
+            problems.add(
+                join(path, "rotatedOn"), f"{self.rotated_on!r} is not a date; accepted: YYYY-MM-DD"
+            )
+        for key, values in (("allowIps", self.allow_ips), ("denyIps", self.deny_ips)):
+            for i, cidr in enumerate(values):
+                check_cidr(cidr, f"{join(path, key)}[{i}]", problems)
+        check_rfc3339(self.not_before, join(path, "notBefore"), problems)
+        check_rfc3339(self.expires_on, join(path, "expiresOn"), problems)
+        if self.not_before and self.expires_on and self.not_before >= self.expires_on:
+            problems.add(
+                join(path, "expiresOn"),
+                f"{self.expires_on!r} is not after notBefore ({self.not_before})",
+            )
+
+    @property
+    def active(self) -> str:
+        return self.generations[-1]
+
+
+@dataclass(frozen=True, kw_only=True)
+class CloudflareSettings:
+    account_id: str = setting(doc="Cloudflare account id (32 hex) owning the R2 buckets")
+
+    def check(self, path: str, problems: Problems) -> None:
+        if not _ZONE_ID.match(self.account_id):
+            problems.add(
+                join(path, "accountId"),
+                f"{self.account_id!r} is not an account id; accepted: 32 lowercase hex digits",
+            )
+
+
+@dataclass(frozen=True, kw_only=True)
+class KeyRotation:
+    max_age_days: int = setting(92, doc="an active key older than this fails `ops keys status`")
+    grace_days: int = setting(14, doc="days a retired generation may stay live after the rotation")
+
+
 # ----------------------------------------------------------------------------- the stack
 
 
@@ -389,6 +626,10 @@ class S3Bucket:
 class AppConfig:
     description: str = setting("", doc="what the application is, for people reading the plan")
     s3: dict[str, S3Bucket] = setting(factory=dict, doc="AWS S3 data buckets by key")
+    r2: dict[str, R2Bucket] = setting(factory=dict, doc="Cloudflare R2 buckets by key")
+    r2_tokens: dict[str, R2Token] = setting(
+        factory=dict, doc="bucket-scoped R2 API tokens (S3 keys) by key"
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -397,6 +638,10 @@ class StackSettings:
 
     apps: dict[str, AppConfig] = setting(doc="the applications and the storage each uses")
     tags: dict[str, str] = setting(factory=dict, doc="tags added to every taggable resource")
+    cloudflare: CloudflareSettings | None = setting(
+        None, doc="required when any app declares R2 buckets"
+    )
+    key_rotation: KeyRotation = setting(factory=KeyRotation, doc="R2 key age policy")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -406,12 +651,45 @@ class StackConfig:
     aws_region: str
     apps: dict[str, AppConfig]
     tags: dict[str, str]
+    cloudflare: CloudflareSettings | None = None
+    key_rotation: KeyRotation = KeyRotation()
 
     def s3_buckets(self) -> list[tuple[str, str, S3Bucket]]:
         return [(app, key, b) for app, cfg in self.apps.items() for key, b in cfg.s3.items()]
 
 
+def _check_r2(cfg: StackSettings, problems: Problems) -> None:
+    r2_names: dict[tuple[str, str], str] = {}
+    for app, app_cfg in cfg.apps.items():
+        if app_cfg.r2 and cfg.cloudflare is None:
+            problems.add(
+                "cloudflare.accountId",
+                f"required key is missing (app {app!r} declares R2 buckets)",
+            )
+        for key, bucket in app_cfg.r2.items():
+            path = f"apps.{app}.r2.{key}"
+            if not _SLUG.match(key):
+                problems.add(path, f"bucket key {key!r} is not a slug; accepted: 2-40 of a-z 0-9 -")
+            owner = r2_names.setdefault((bucket.jurisdiction, bucket.name), f"{path}.name")
+            if owner != f"{path}.name":
+                problems.add(
+                    f"{path}.name", f"R2 bucket {bucket.name!r} is already used by {owner}"
+                )
+        for key, token in app_cfg.r2_tokens.items():
+            path = f"apps.{app}.r2Tokens.{key}"
+            if not _SLUG.match(key):
+                problems.add(path, f"token key {key!r} is not a slug; accepted: 2-40 of a-z 0-9 -")
+            for i, ref in enumerate(token.buckets):
+                if ref not in app_cfg.r2 and f"apps.{app}.r2.{ref}" not in problems.broken:
+                    problems.add(
+                        f"{path}.buckets[{i}]",
+                        f"{ref!r} is not an R2 bucket of app {app!r}; accepted: "
+                        f"{', '.join(sorted(app_cfg.r2)) or 'none declared'}",
+                    )
+
+
 def _check_stack(cfg: StackSettings, aws_region: str, problems: Problems) -> None:
+    _check_r2(cfg, problems)
     names: dict[str, str] = {}
 
     def claim(name: str, path: str) -> None:
@@ -443,7 +721,9 @@ def _check_stack(cfg: StackSettings, aws_region: str, problems: Problems) -> Non
             logs = bucket.access_logs
             if logs is not None:
                 target = app_cfg.s3.get(logs.bucket)
-                if target is None:
+                if target is None and f"{app_path}.s3.{logs.bucket}" in problems.broken:
+                    pass
+                elif target is None:
                     others = sorted(k for k in app_cfg.s3 if k != key)
                     problems.add(
                         f"{path}.accessLogs.bucket",
@@ -488,6 +768,8 @@ def parse_stack_config(
         aws_region=aws_region,
         apps=settings.apps,
         tags=settings.tags,
+        cloudflare=settings.cloudflare,
+        key_rotation=settings.key_rotation,
     )
 
 

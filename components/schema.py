@@ -41,6 +41,9 @@ class Problems:
 
     def __init__(self) -> None:
         self.lines: list[str] = []
+        #: Paths of map entries that could not be read at all: references to them are not
+        #: reported again as "not declared".
+        self.broken: set[str] = set()
 
     def add(self, path: str, message: str) -> None:
         self.lines.append(f"{path}: {message}")
@@ -142,6 +145,8 @@ def convert(tp: Any, raw: Any, path: str, problems: Problems) -> Any:
             value = convert(value_type, v, join(path, str(k)), problems)
             if value is not None:
                 out[k] = value
+            elif v is not None:
+                problems.broken.add(join(path, str(k)))
         return out
     if tp is bool:
         if not isinstance(raw, bool):

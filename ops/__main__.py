@@ -38,6 +38,41 @@ def _docs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _keys(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from ops import keys
+
+    path = Path(args.stack_file) if args.stack_file else stackfile.stack_path(args.stack, args.root)
+    project = stackfile.project_name(args.root)
+    today = dt.date.fromisoformat(args.today) if args.today else dt.date.today()
+    try:
+        if args.keys_command == "status":
+            cfg = keys.parse_file(path.read_text(), args.stack, project)
+            rows = keys.status(cfg, today)
+            print(keys.render_status(rows) if rows else "no R2 tokens in this stack")
+            return 0 if all(r.ok for r in rows) else 1
+        if args.keys_command == "rotate":
+            changes = keys.rotate(
+                path,
+                stack=args.stack,
+                today=today,
+                token=args.token,
+                label=args.label,
+                due_only=args.due,
+                project=project,
+            )
+        else:
+            changes = keys.retire(path, stack=args.stack, token=args.token, project=project)
+    except keys.KeysError as err:
+        print(f"refused: {err}", file=sys.stderr)
+        return 2
+    print("\n".join(changes) if changes else "nothing is due")
+    if changes:
+        print(f"edited {path}; next: `pulumi up`, then re-apply the env of every service")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ops", description=__doc__)
     parser.add_argument("--root", type=Path, default=stackfile.ROOT, help=argparse.SUPPRESS)
@@ -52,6 +87,26 @@ def main(argv: list[str] | None = None) -> int:
     docs = sub.add_parser("docs", help="print the config reference generated from the classes")
     docs.add_argument("--write", metavar="README", help="replace the table between the markers")
     docs.set_defaults(func=_docs)
+
+    keys = sub.add_parser("keys", help="R2 key generations: status, rotate, retire")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    for command, text in (
+        ("status", "every token's generations with their age; exit 1 when one is overdue"),
+        ("rotate", "append the next generation (both keys stay valid until retire)"),
+        ("retire", "drop every generation but the active one"),
+    ):
+        p = keys_sub.add_parser(command, help=text)
+        p.add_argument("--stack", default="prod")
+        p.add_argument("--stack-file", help="edit/read this file instead of Pulumi.<stack>.yaml")
+        p.add_argument("--today", help="YYYY-MM-DD (default: today)")
+        if command != "status":
+            p.add_argument("--token", help="only this token (`app/key` or `key`)")
+        if command == "rotate":
+            p.add_argument("--label", help="generation label, e.g. 2026q4b for an extra rotation")
+            p.add_argument(
+                "--due", action="store_true", help="only tokens not yet rotated this quarter"
+            )
+        p.set_defaults(func=_keys)
 
     args = parser.parse_args(argv)
     return int(args.func(args))

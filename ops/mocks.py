@@ -41,6 +41,15 @@ def _uuid(*parts: str) -> str:
     return str(uuid.UUID(_hex(*parts)))
 
 
+def mock_token_value(typ: str, name: str) -> str:
+    """The value the mocks give a Cloudflare token (what the real API returns once)."""
+    return f"mock-token-value-{_hex('value', typ, name, n=40)}"
+
+
+def mock_token_id(typ: str, name: str) -> str:
+    return _hex(typ, name)
+
+
 def strip_stack(urn: str) -> str:
     """Mock URNs chain the root stack's type into every child's; the engine's do not."""
     return urn.replace("pulumi:pulumi:Stack$", "")
@@ -177,9 +186,9 @@ class PlanMocks(pulumi.runtime.Mocks):
             "cloudflare:index/accountToken:AccountToken",
             "cloudflare:index/apiToken:ApiToken",
         ):
-            rid = _hex(typ, name)
+            rid = mock_token_id(typ, name)
             state.update(
-                value=f"mock-token-value-{_hex('value', typ, name, n=40)}",
+                value=mock_token_value(typ, name),
                 issuedOn="2026-01-01T00:00:00Z",
                 status=inputs.get("status", "active"),
             )

@@ -160,3 +160,69 @@ def _role_policy(i: dict[str, Any]) -> str:
         act = s["Action"]
         actions += act if isinstance(act, list) else [act]
     return f"{len(actions)} actions: {', '.join(actions)}"
+
+
+@_for("cloudflare:index/r2Bucket:R2Bucket")
+def _r2_bucket(i: dict[str, Any]) -> str:
+    return (
+        f"name={i.get('name')} location={i.get('location', 'auto')} "
+        f"jurisdiction={i.get('jurisdiction')} class={i.get('storageClass')}"
+    )
+
+
+@_for("cloudflare:index/r2BucketCors:R2BucketCors")
+def _r2_cors(i: dict[str, Any]) -> str:
+    return "; ".join(
+        f"{','.join(r['allowed']['methods'])} from {','.join(r['allowed']['origins'])}"
+        f" max-age {r.get('maxAgeSeconds')}"
+        for r in i["rules"]
+    )
+
+
+@_for("cloudflare:index/r2BucketLifecycle:R2BucketLifecycle")
+def _r2_lifecycle(i: dict[str, Any]) -> str:
+    parts = []
+    for rule in i["rules"]:
+        actions = []
+        if "deleteObjectsTransition" in rule:
+            actions.append(
+                f"delete@{rule['deleteObjectsTransition']['condition']['maxAge'] // 86400}d"
+            )
+        for t in rule.get("storageClassTransitions", []):
+            actions.append(f"{t['storageClass']}@{t['condition']['maxAge'] // 86400}d")
+        if "abortMultipartUploadsTransition" in rule:
+            age = rule["abortMultipartUploadsTransition"]["condition"]["maxAge"] // 86400
+            actions.append(f"abort multipart@{age}d")
+        prefix = rule["conditions"]["prefix"]
+        where = f"prefix {prefix!r}" if prefix else "whole bucket"
+        parts.append(f"{rule['id']}[{where}]: {', '.join(actions)}")
+    return "; ".join(parts)
+
+
+@_for("cloudflare:index/r2ManagedDomain:R2ManagedDomain")
+def _r2_dev_url(i: dict[str, Any]) -> str:
+    return "public r2.dev URL ON" if i.get("enabled") else "public r2.dev URL off"
+
+
+@_for("cloudflare:index/r2CustomDomain:R2CustomDomain")
+def _r2_domain(i: dict[str, Any]) -> str:
+    state = "enabled" if i.get("enabled") else "disabled"
+    return f"{i.get('domain')} ({state}, min TLS {i.get('minTls')})"
+
+
+@_for("cloudflare:index/accountToken:AccountToken", "cloudflare:index/apiToken:ApiToken")
+def _token(i: dict[str, Any]) -> str:
+    parts = []
+    for policy in i["policies"]:
+        resources = json.loads(policy["resources"])
+        buckets = [k.rsplit("_", 1)[-1] for k in resources]
+        groups = len(policy["permissionGroups"])
+        parts.append(
+            f"{policy['effect']} {groups} permission groups on buckets {', '.join(buckets)}"
+        )
+    ips = i.get("condition", {}).get("requestIp")
+    if ips:
+        parts.append(f"ips {ips}")
+    if i.get("expiresOn"):
+        parts.append(f"expires {i['expiresOn']}")
+    return f"name={i.get('name')}: " + "; ".join(parts)

@@ -221,3 +221,72 @@ def test_cli_reports_config_errors_with_exit_2(bad_stack: Path, tmp_path: Path) 
     assert proc.stdout == ""
     assert "plan failed for stack 'bad'" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+# --------------------------------------------------------------------------------- R2
+
+
+def test_r2_buckets_of_the_three_seed_systems(prod_plan: Plan) -> None:
+    buckets = {r.inputs["name"]: r for r in prod_plan.by_type("cloudflare:index/r2Bucket:R2Bucket")}
+    assert set(buckets) == {"jokbodude", "s3-images", "fit-files"}
+    assert all(b.protect for b in buckets.values())
+    for dev in prod_plan.by_type("cloudflare:index/r2ManagedDomain:R2ManagedDomain"):
+        assert dev.inputs["enabled"] is False, f"{dev.name}: public r2.dev URL is on"
+    uploads = children_of(prod_plan, "jokbodude-files")["R2BucketLifecycle"]["rules"][0]
+    assert uploads["conditions"] == {"prefix": "uploads/"}
+    assert uploads["deleteObjectsTransition"]["condition"]["maxAge"] == 86400
+    cors = children_of(prod_plan, "fit-files-activities")["R2BucketCors"]["rules"][0]
+    assert "PUT" in cors["allowed"]["methods"]
+    assert cors["allowed"]["origins"] == ["https://fit.example.com"]
+
+
+def test_no_token_reaches_beyond_its_apps_buckets(prod_plan: Plan) -> None:
+    endpoints = prod_plan.outputs["endpoints"]
+    tokens = prod_plan.by_type("cloudflare:index/accountToken:AccountToken")
+    assert len(tokens) == 3
+    for t in tokens:
+        app = next(a for a in endpoints if t.name.startswith(f"{a}-"))
+        allowed = {b["bucket"] for b in endpoints[app]["r2"].values()}
+        for policy in t.inputs["policies"]:
+            assert len(policy["permissionGroups"]) == 2, t.name
+            for key in json.loads(policy["resources"]):
+                prefix = "com.cloudflare.edge.r2.bucket.0123456789abcdef0123456789abcdef_default_"
+                assert key.startswith(prefix), f"{t.name} reaches {key}"
+                assert key.removeprefix(prefix) in allowed, f"{t.name} reaches {key}"
+
+
+def test_no_key_is_in_plain_text_in_the_plan(prod_plan: Plan) -> None:
+    import hashlib
+
+    from ops.mocks import mock_token_value
+
+    text = prod_plan.dumps()
+    for t in prod_plan.by_type("cloudflare:index/accountToken:AccountToken"):
+        value = mock_token_value(t.type, t.name)
+        assert value not in text
+        assert hashlib.sha256(value.encode()).hexdigest() not in text
+        assert t.secret_outputs == ["value"]
+    for app in prod_plan.outputs["endpoints"].values():
+        for bucket in app["r2"].values():
+            assert bucket["secretAccessKey"] == "[secret]"
+            assert bucket["region"] == "auto"
+            assert bucket["endpoint"].endswith(".r2.cloudflarestorage.com")
+
+
+def test_secure_config_values_stay_masked(tmp_path: Path) -> None:
+    text = (
+        (ROOT / "Pulumi.prod.yaml")
+        .read_text()
+        .replace(
+            "config:\n",
+            "config:\n  cloudflare:apiToken:\n    secure: v1:AAAAAAAAAAAAAAAA:BBBBBBBBBBBBBBBB\n",
+            1,
+        )
+    )
+    path = tmp_path / "Pulumi.prod.yaml"
+    path.write_text(text)
+    sf = stackfile.load("prod", ROOT, path)
+    assert sf.secret_keys == ["cloudflare:apiToken"]
+    plan = run_plan("prod", stack_file=path)
+    assert "v1:AAAA" not in plan.dumps()
+    assert stackfile.SECRET_PLACEHOLDER not in plan.dumps()
