@@ -11,7 +11,9 @@ from typing import Any
 
 import pulumi
 
+from components.cdn import CdnArgs, CdnDistribution
 from components.config import AppConfig, StackConfig, load
+from components.efs import SharedFileSystem, SharedFileSystemArgs
 from components.r2 import R2BucketArgs, R2DataBucket
 from components.r2_tokens import R2ApiToken, R2TokenArgs
 from components.replication import BucketReplica, BucketReplicaArgs
@@ -121,6 +123,53 @@ def r2_token_summary(app_cfg: AppConfig) -> dict[str, Any]:
     }
 
 
+def build_cdn(
+    cfg: StackConfig, app: str, app_cfg: AppConfig, s3: dict[str, DataBucket]
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, spec in app_cfg.cdn.items():
+        logs = spec.access_logs
+        cdn = CdnDistribution(
+            f"{app}-{key}-cdn",
+            CdnArgs(
+                spec=spec,
+                origins={origin: s3[origin] for origin in spec.origins},
+                log_bucket=s3[logs.bucket] if logs else None,
+                log_prefix=(logs.prefix or f"cloudfront/{key}/") if logs else "",
+                tags=app_tags(cfg, app),
+            ),
+        )
+        out[key] = {
+            "domain": cdn.domain_name,
+            "aliases": cdn.aliases,
+            "baseUrl": cdn.base_url,
+            "distributionId": cdn.distribution_id,
+            "hostedZoneId": cdn.hosted_zone_id,
+            "origins": list(spec.origins),
+        }
+    return out
+
+
+def build_efs(cfg: StackConfig, app: str, app_cfg: AppConfig) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, spec in app_cfg.efs.items():
+        fs = SharedFileSystem(
+            f"{app}-{key}-efs",
+            SharedFileSystemArgs(spec=spec, creation_token=f"{app}-{key}", tags=app_tags(cfg, app)),
+        )
+        out[key] = {
+            "fileSystemId": fs.file_system_id,
+            "arn": fs.arn,
+            "dnsName": fs.dns_name,
+            "accessPointId": fs.access_point_id,
+            "mountTargetIds": fs.mount_target_ids,
+            "securityGroupId": fs.security_group_id,
+            "volumeHandle": fs.volume_handle,
+            "path": spec.access_point.path if spec.access_point else "/",
+        }
+    return out
+
+
 cfg = load()
 endpoints: dict[str, dict[str, Any]] = {}
 all_buckets: list[DataBucket] = []
@@ -130,6 +179,8 @@ for app, app_cfg in cfg.apps.items():
     endpoints[app] = {
         "description": app_cfg.description,
         "s3": {key: s3_endpoint(cfg, app, key, bucket) for key, bucket in s3.items()},
+        "cdn": build_cdn(cfg, app, app_cfg, s3),
+        "efs": build_efs(cfg, app, app_cfg),
         "r2": build_r2(cfg, app, app_cfg),
         "r2Tokens": r2_token_summary(app_cfg),
     }

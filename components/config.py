@@ -619,6 +619,345 @@ class KeyRotation:
     grace_days: int = setting(14, doc="days a retired generation may stay live after the rotation")
 
 
+# ------------------------------------------------------------------------------ CloudFront
+
+#: Viewer TLS policies at or above TLSv1.2_2021 (older ones allow TLS 1.0/1.1 or weak ciphers).
+CLOUDFRONT_TLS_POLICIES = ("TLSv1.2_2021", "TLSv1.2_2025", "TLSv1.3_2025")
+_CLOUDFRONT_OLD_TLS = (
+    "SSLv3",
+    "TLSv1",
+    "TLSv1_2016",
+    "TLSv1.1_2016",
+    "TLSv1.2_2018",
+    "TLSv1.2_2019",
+)
+_ACM_ARN = re.compile(r"^arn:aws:acm:([a-z0-9-]+):\d{12}:certificate/[0-9a-f-]{36}$")
+_WAF_ARN = re.compile(r"^arn:aws:wafv2:us-east-1:\d{12}:global/webacl/[\w-]+/[0-9a-f-]{36}$")
+_PATH_PATTERN = re.compile(r"^[A-Za-z0-9_\-.*$/~\"'@:+&=]+$")
+_R53_ZONE = re.compile(r"^Z[A-Z0-9]{1,31}$")
+
+
+def check_acm_arn(value: str | None, path: str, problems: Problems) -> None:
+    if value is None:
+        return
+    match = _ACM_ARN.match(value)
+    if match is None:
+        problems.add(
+            path,
+            f"{value!r} is not an ACM certificate ARN; accepted: "
+            "'arn:aws:acm:us-east-1:<account>:certificate/<uuid>'",
+        )
+    elif match[1] != "us-east-1":
+        problems.add(
+            path,
+            f"{value!r} is in {match[1]}; CloudFront only uses certificates in us-east-1",
+        )
+
+
+def check_path_pattern(value: str, path: str, problems: Problems) -> None:
+    accepted = "e.g. '*/thumbnails/*' or 'videos/*': no spaces, no leading '/' needed, <= 255 chars"
+    if not value or len(value) > 255 or not _PATH_PATTERN.match(value) or "**" in value:
+        problems.add(path, f"{value!r} is not a CloudFront path pattern; accepted: {accepted}")
+
+
+def check_ttls(obj: Any, path: str, problems: Problems) -> None:
+    if obj.min_ttl < 0:
+        problems.add(join(path, "minTtl"), f"{obj.min_ttl!r} is negative; accepted: >= 0")
+    if not obj.min_ttl <= obj.default_ttl <= obj.max_ttl:
+        problems.add(
+            join(path, "defaultTtl"),
+            f"TTLs min {obj.min_ttl} / default {obj.default_ttl} / max {obj.max_ttl} are not "
+            "ordered; accepted: minTtl <= defaultTtl <= maxTtl (seconds)",
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class CacheBehavior:
+    path_pattern: str = setting(
+        doc="which request paths, e.g. '*/thumbnails/*'", check=check_path_pattern
+    )
+    origin: str | None = setting(None, doc="key of the origin bucket; null = the first origin")
+    min_ttl: int = setting(0, doc="seconds")
+    default_ttl: int = setting(86_400, doc="seconds, used when the origin sends no Cache-Control")
+    max_ttl: int = setting(31_536_000, doc="seconds")
+    compress: bool = setting(True, doc="gzip/brotli for compressible content")
+    allowed_methods: Literal["GET,HEAD", "GET,HEAD,OPTIONS"] = setting(
+        "GET,HEAD", doc="methods passed to the origin (read-only)"
+    )
+
+    def check(self, path: str, problems: Problems) -> None:
+        check_ttls(self, path, problems)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DefaultBehavior:
+    min_ttl: int = setting(0, doc="seconds")
+    default_ttl: int = setting(86_400, doc="seconds (1 day)")
+    max_ttl: int = setting(31_536_000, doc="seconds (1 year)")
+    compress: bool = setting(True, doc="gzip/brotli for compressible content")
+    allowed_methods: Literal["GET,HEAD", "GET,HEAD,OPTIONS"] = setting(
+        "GET,HEAD,OPTIONS", doc="methods passed to the origin (read-only)"
+    )
+
+    def check(self, path: str, problems: Problems) -> None:
+        check_ttls(self, path, problems)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Certificate:
+    arn: str | None = setting(
+        None, doc="existing ACM certificate in us-east-1; null creates one", check=check_acm_arn
+    )
+    route53_zone_id: str | None = setting(
+        None, doc="to create one: Route 53 zone for the DNS validation records"
+    )
+
+    def check(self, path: str, problems: Problems) -> None:
+        if (self.arn is None) == (self.route53_zone_id is None):
+            problems.add(
+                path,
+                "set exactly one of arn (an existing certificate) and route53ZoneId (create one "
+                "with DNS validation)",
+            )
+        if self.route53_zone_id is not None and not _R53_ZONE.match(self.route53_zone_id):
+            problems.add(
+                join(path, "route53ZoneId"),
+                f"{self.route53_zone_id!r} is not a Route 53 zone id; "
+                "accepted: e.g. 'Z0123456789ABC'",
+            )
+
+
+@dataclass(frozen=True, kw_only=True)
+class CdnLogs:
+    bucket: str = setting(doc="key of the logs bucket in the same app's `s3` map")
+    prefix: str | None = setting(None, doc="key prefix; null = 'cloudfront/<cdn key>/'")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Cdn:
+    origins: tuple[str, ...] = setting(
+        doc="keys of this app's `s3` buckets; the first is the default"
+    )
+    access: Literal["oai", "oac"] = setting(
+        "oai", doc="origin access identity, or origin access control (needed for SSE-KMS)"
+    )
+    aliases: tuple[str, ...] = setting((), doc="hostnames served (need a certificate)")
+    certificate: Certificate | None = setting(None, doc="certificate for the aliases")
+    minimum_tls_version: str = setting("TLSv1.2_2021", doc="viewer TLS policy floor")
+    price_class: Literal["PriceClass_100", "PriceClass_200", "PriceClass_All"] = setting(
+        "PriceClass_200", doc="edge locations used (200: Asia, Europe, North America)"
+    )
+    http_version: Literal["http2", "http2and3"] = setting("http2and3", doc="HTTP versions")
+    ipv6: bool = setting(True, doc="serve over IPv6 too")
+    default_behavior: DefaultBehavior = setting(
+        factory=DefaultBehavior, doc="default cache behaviour"
+    )
+    behaviors: tuple[CacheBehavior, ...] = setting(
+        (), doc="ordered cache behaviours, first match wins"
+    )
+    access_logs: CdnLogs | None = setting(None, doc="standard logs (v2) into an S3 bucket")
+    web_acl_arn: str | None = setting(None, doc="WAFv2 web ACL (scope CLOUDFRONT, us-east-1)")
+    comment: str = setting("", doc="shown in the console")
+
+    def check(self, path: str, problems: Problems) -> None:
+        if not self.origins:
+            problems.add(join(path, "origins"), "is empty; accepted: at least one bucket key")
+        if len(set(self.origins)) != len(self.origins):
+            problems.add(join(path, "origins"), f"{list(self.origins)!r} lists a bucket twice")
+        tls = self.minimum_tls_version
+        if tls in _CLOUDFRONT_OLD_TLS:
+            problems.add(
+                join(path, "minimumTlsVersion"),
+                f"{tls!r} is below TLSv1.2_2021; accepted: {', '.join(CLOUDFRONT_TLS_POLICIES)}",
+            )
+        elif tls not in CLOUDFRONT_TLS_POLICIES:
+            problems.add(
+                join(path, "minimumTlsVersion"),
+                f"{tls!r} is not a CloudFront TLS policy; accepted: "
+                f"{', '.join(CLOUDFRONT_TLS_POLICIES)}",
+            )
+        if self.aliases and self.certificate is None:
+            problems.add(
+                join(path, "certificate"),
+                f"aliases {list(self.aliases)!r} need a certificate; accepted: certificate.arn "
+                "or certificate.route53ZoneId",
+            )
+        if self.certificate is not None and not self.aliases:
+            problems.add(join(path, "aliases"), "a certificate is set but no aliases use it")
+        for i, alias in enumerate(self.aliases):
+            if not _HOSTNAME.match(alias.removeprefix("*.")):
+                problems.add(f"{join(path, 'aliases')}[{i}]", f"{alias!r} is not a hostname")
+        patterns = [b.path_pattern for b in self.behaviors]
+        for dup in sorted({p for p in patterns if patterns.count(p) > 1}):
+            problems.add(join(path, "behaviors"), f"path pattern {dup!r} is used twice")
+        for i, behavior in enumerate(self.behaviors):
+            if behavior.origin is not None and behavior.origin not in self.origins:
+                problems.add(
+                    f"{join(path, 'behaviors')}[{i}].origin",
+                    f"{behavior.origin!r} is not one of this CDN's origins; accepted: "
+                    f"{', '.join(self.origins)}",
+                )
+        if self.web_acl_arn is not None and not _WAF_ARN.match(self.web_acl_arn):
+            problems.add(
+                join(path, "webAclArn"),
+                f"{self.web_acl_arn!r} is not a CloudFront-scope WAFv2 web ACL ARN; accepted: "
+                "'arn:aws:wafv2:us-east-1:<account>:global/webacl/<name>/<id>'",
+            )
+
+
+# ------------------------------------------------------------------------------------ EFS
+
+EFS_IA_DAYS = (1, 7, 14, 30, 60, 90, 180, 270, 365)
+_SUBNET = re.compile(r"^subnet-[0-9a-f]{8,17}$")
+_SECURITY_GROUP = re.compile(r"^sg-[0-9a-f]{8,17}$")
+_VPC = re.compile(r"^vpc-[0-9a-f]{8,17}$")
+_AZ = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d[a-z]$")
+
+
+def check_security_group(value: str, path: str, problems: Problems) -> None:
+    if _SECURITY_GROUP.match(value):
+        return
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        problems.add(path, f"{value!r} is not a security group id; accepted: 'sg-' + 8-17 hex")
+    else:
+        problems.add(
+            path,
+            f"{value!r} is a CIDR; NFS is only opened to security groups (e.g. the EKS node "
+            "group's), accepted: 'sg-' + 8-17 hex",
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Subnet:
+    id: str = setting(doc="subnet id, e.g. 'subnet-0123456789abcdef0'")
+    az: str = setting(doc="its availability zone, e.g. 'ap-northeast-2a'")
+
+    def check(self, path: str, problems: Problems) -> None:
+        if not _SUBNET.match(self.id):
+            problems.add(
+                join(path, "id"), f"{self.id!r} is not a subnet id; accepted: 'subnet-' + hex"
+            )
+        if not _AZ.match(self.az):
+            problems.add(
+                join(path, "az"),
+                f"{self.az!r} is not an availability zone; accepted: e.g. 'ap-northeast-2a'",
+            )
+
+
+@dataclass(frozen=True, kw_only=True)
+class AccessPoint:
+    path: str = setting(doc="directory clients see as their root, e.g. '/models'")
+    uid: int = setting(1000, doc="POSIX user of every client request and owner of the directory")
+    gid: int = setting(1000, doc="POSIX group, likewise")
+    permissions: str = setting("0755", doc="octal mode of the directory when it is created")
+
+    def check(self, path: str, problems: Problems) -> None:
+        if not re.fullmatch(r"/[\w./-]*", self.path) or ".." in self.path:
+            problems.add(join(path, "path"), f"{self.path!r} is not an absolute path without '..'")
+        if not re.fullmatch(r"0?[0-7]{3}", self.permissions):
+            problems.add(
+                join(path, "permissions"),
+                f"{self.permissions!r} is not an octal mode; accepted: e.g. '0755'",
+            )
+        for key, value in (("uid", self.uid), ("gid", self.gid)):
+            if not 0 <= value <= 4_294_967_295:
+                problems.add(join(path, key), f"{value!r} is out of range; accepted: 0-4294967295")
+
+
+@dataclass(frozen=True, kw_only=True)
+class EfsBackup:
+    schedule: str = setting("cron(0 2 * * ? *)", doc="AWS Backup schedule (UTC)")
+    delete_after_days: int = setting(30, doc="days each recovery point is kept")
+
+    def check(self, path: str, problems: Problems) -> None:
+        if not re.fullmatch(r"(cron|rate)\(.+\)", self.schedule):
+            problems.add(
+                join(path, "schedule"),
+                f"{self.schedule!r} is not a schedule expression; "
+                "accepted: e.g. 'cron(0 2 * * ? *)'",
+            )
+        if not 1 <= self.delete_after_days <= 36500:
+            problems.add(
+                join(path, "deleteAfterDays"),
+                f"{self.delete_after_days!r} is out of range; accepted: 1-36500",
+            )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Efs:
+    vpc_id: str = setting(doc="VPC of the mount targets")
+    subnets: tuple[Subnet, ...] = setting(
+        doc="one mount target per subnet: at least two, distinct AZs"
+    )
+    client_security_groups: tuple[str, ...] = setting(
+        doc="security groups allowed to mount over NFS (TCP 2049), e.g. the EKS node group's",
+    )
+    kms_key_arn: str | None = setting(
+        None, doc="existing KMS key; null creates one (rotation on)", check=check_kms_arn
+    )
+    performance_mode: Literal["generalPurpose", "maxIO"] = setting(
+        "generalPurpose", doc="EFS performance mode (changing it replaces the file system)"
+    )
+    throughput_mode: Literal["bursting", "elastic", "provisioned"] = setting(
+        "bursting", doc="EFS throughput mode"
+    )
+    provisioned_throughput_mibps: int | None = setting(None, doc="provisioned mode only, MiB/s")
+    transition_to_ia_days: int | None = setting(
+        30, doc="move files unused this many days to Infrequent Access; null = never"
+    )
+    transition_to_primary_on_access: bool = setting(True, doc="move a file back on first access")
+    access_point: AccessPoint | None = setting(None, doc="the directory clients mount")
+    backup: EfsBackup | None = setting(factory=EfsBackup, doc="daily backups; null disables them")
+    protect: bool = setting(True, doc="refuse `pulumi destroy`/deletion of the file system")
+
+    def check(self, path: str, problems: Problems) -> None:
+        if not _VPC.match(self.vpc_id):
+            problems.add(
+                join(path, "vpcId"), f"{self.vpc_id!r} is not a VPC id; accepted: 'vpc-' + hex"
+            )
+        subnets = join(path, "subnets")
+        if len(self.subnets) < 2:
+            problems.add(
+                subnets,
+                f"{len(self.subnets)} subnet(s); accepted: at least two in distinct AZs, so the "
+                "file system stays reachable when one AZ fails",
+            )
+        ids = [s.id for s in self.subnets]
+        for dup in sorted({i for i in ids if ids.count(i) > 1}):
+            problems.add(subnets, f"subnet {dup!r} is listed twice")
+        azs = [s.az for s in self.subnets]
+        for dup in sorted({a for a in azs if azs.count(a) > 1}):
+            problems.add(
+                subnets,
+                f"two subnets are in {dup!r}; EFS allows one mount target per AZ, accepted: "
+                "one subnet per AZ",
+            )
+        groups = join(path, "clientSecurityGroups")
+        if not self.client_security_groups:
+            problems.add(groups, "is empty; accepted: at least one security group id")
+        for i, group in enumerate(self.client_security_groups):
+            check_security_group(group, f"{groups}[{i}]", problems)
+        if self.transition_to_ia_days is not None and self.transition_to_ia_days not in EFS_IA_DAYS:
+            problems.add(
+                join(path, "transitionToIaDays"),
+                f"{self.transition_to_ia_days!r} is not offered; accepted: "
+                f"{', '.join(map(str, EFS_IA_DAYS))} or null",
+            )
+        provisioned = self.throughput_mode == "provisioned"
+        if provisioned != (self.provisioned_throughput_mibps is not None):
+            problems.add(
+                join(path, "provisionedThroughputMibps"),
+                "is required with throughputMode 'provisioned' and only then",
+            )
+        if self.throughput_mode == "elastic" and self.performance_mode == "maxIO":
+            problems.add(
+                join(path, "throughputMode"),
+                "'elastic' needs performanceMode 'generalPurpose'",
+            )
+
+
 # ----------------------------------------------------------------------------- the stack
 
 
@@ -630,6 +969,8 @@ class AppConfig:
     r2_tokens: dict[str, R2Token] = setting(
         factory=dict, doc="bucket-scoped R2 API tokens (S3 keys) by key"
     )
+    cdn: dict[str, Cdn] = setting(factory=dict, doc="CloudFront distributions over `s3` buckets")
+    efs: dict[str, Efs] = setting(factory=dict, doc="encrypted EFS file systems by key")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -688,8 +1029,46 @@ def _check_r2(cfg: StackSettings, problems: Problems) -> None:
                     )
 
 
+def _check_cdn(cfg: StackSettings, aws_region: str, problems: Problems) -> None:
+    for app, app_cfg in cfg.apps.items():
+        for key, cdn in app_cfg.cdn.items():
+            path = f"apps.{app}.cdn.{key}"
+            for i, origin in enumerate(cdn.origins):
+                bucket = app_cfg.s3.get(origin)
+                if bucket is None:
+                    if f"apps.{app}.s3.{origin}" not in problems.broken:
+                        problems.add(
+                            f"{path}.origins[{i}]",
+                            f"{origin!r} is not an S3 bucket of app {app!r}; accepted: "
+                            f"{', '.join(sorted(app_cfg.s3)) or 'none declared'}",
+                        )
+                elif cdn.access == "oai" and bucket.encryption.type == "sse-kms":
+                    problems.add(
+                        f"{path}.access",
+                        f"'oai' cannot read origin {origin!r}, which is SSE-KMS encrypted (an "
+                        "origin access identity cannot use KMS); accepted: access 'oac', or "
+                        "sse-s3 on the bucket",
+                    )
+            logs = cdn.access_logs
+            if logs is not None and logs.bucket not in app_cfg.s3:
+                problems.add(
+                    f"{path}.accessLogs.bucket",
+                    f"{logs.bucket!r} is not an S3 bucket of app {app!r}",
+                )
+        for key, efs in app_cfg.efs.items():
+            if not _SLUG.match(key):
+                problems.add(f"apps.{app}.efs.{key}", f"key {key!r} is not a slug")
+            for i, subnet in enumerate(efs.subnets):
+                if not subnet.az.startswith(aws_region):
+                    problems.add(
+                        f"apps.{app}.efs.{key}.subnets[{i}].az",
+                        f"{subnet.az!r} is not in aws:region {aws_region!r}",
+                    )
+
+
 def _check_stack(cfg: StackSettings, aws_region: str, problems: Problems) -> None:
     _check_r2(cfg, problems)
+    _check_cdn(cfg, aws_region, problems)
     names: dict[str, str] = {}
 
     def claim(name: str, path: str) -> None:

@@ -155,6 +155,8 @@ class DataBucket(pulumi.ComponentResource):
             )
 
         self.kms_key_arn = None
+        self.kms_key: aws.kms.Key | None = None
+        self._key_statements: list[pulumi.Input[dict[str, Any]]] = []
         if spec.encryption.type == "sse-kms":
             if spec.encryption.kms_key_arn is not None:
                 self.kms_key_arn = pulumi.Output.from_input(spec.encryption.kms_key_arn)
@@ -169,6 +171,7 @@ class DataBucket(pulumi.ComponentResource):
                     # Deleting the key makes every object unreadable: guard it like the data.
                     opts=pulumi.ResourceOptions(parent=self, protect=spec.protect),
                 )
+                self.kms_key = key
                 self.kms_key_arn = key.arn
             default: dict[str, Any] = {
                 "sse_algorithm": "aws:kms",
@@ -279,11 +282,49 @@ class DataBucket(pulumi.ComponentResource):
             }
         )
 
+    def grant_key_use(self, statement: pulumi.Input[dict[str, Any]]) -> None:
+        """Add a statement to the key policy of the bucket's SSE-KMS key (e.g. CloudFront
+        decrypting through OAC). Only for keys this component created; the policy of a given
+        key belongs to whoever manages that key."""
+        if self.kms_key is None:
+            pulumi.log.warn(
+                f"{self.spec.name}: its KMS key is managed elsewhere; add this grant to that "
+                f"key's policy yourself: {statement}",
+                resource=self,
+            )
+            return
+        if self.policy is not None:
+            raise RuntimeError(f"{self.spec.name}: the key policy is already sealed")
+        self._key_statements.append(statement)
+
     def seal_policy(self) -> aws.s3.BucketPolicy:
-        """Create the bucket policy from every statement added so far. Call once, after all
-        components that grant access to this bucket exist."""
+        """Create the bucket policy (and the key policy, when grants were added to a created
+        key) from every statement added so far. Call once, after all components that grant
+        access to this bucket exist."""
         if self.policy is not None:
             return self.policy
+        if self.kms_key is not None and self._key_statements:
+            account = aws.get_caller_identity_output().account_id
+            aws.kms.KeyPolicy(
+                f"{self._resource_name}-key-policy",
+                key_id=self.kms_key.id,
+                policy=iam.document(
+                    [
+                        # The default key policy: the account (its IAM policies) administers.
+                        {
+                            "Sid": "AccountAdministersTheKey",
+                            "Effect": "Allow",
+                            "Principal": {
+                                "AWS": pulumi.Output.concat("arn:aws:iam::", account, ":root")
+                            },
+                            "Action": "kms:*",
+                            "Resource": "*",
+                        },
+                        *self._key_statements,
+                    ]
+                ),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
         self.policy = aws.s3.BucketPolicy(
             f"{self._resource_name}-policy",
             bucket=self.bucket.id,

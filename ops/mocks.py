@@ -90,16 +90,22 @@ class PlanMocks(pulumi.runtime.Mocks):
         self.cloudflare_account = cloudflare_account
         self.resources: list[pulumi.runtime.MockResourceArgs] = []
         self.calls: list[pulumi.runtime.MockCallArgs] = []
+        self.provider_regions: dict[str, str] = {}  # explicit provider id -> its region
 
     # ----------------------------------------------------------------------- resources
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         self.resources.append(args)
         inputs = dict(args.inputs)
-        region = inputs.get("region") or self.region
+        provider_id = args.provider.rsplit("::", 1)[-1] if args.provider else ""
+        region = inputs.get("region") or self.provider_regions.get(provider_id) or self.region
         typ, name = args.typ, args.name
         state = dict(inputs)
         rid = f"{name}-{_hex(typ, name, n=8)}"
+        if typ.startswith("pulumi:providers:"):
+            if inputs.get("region"):
+                self.provider_regions[rid] = str(inputs["region"])
+            return rid, state
 
         def arn(service: str, resource: str, *, reg: str = region, acct: str = AWS_ACCOUNT) -> str:
             return f"arn:aws:{service}:{reg}:{acct}:{resource}"
@@ -156,6 +162,9 @@ class PlanMocks(pulumi.runtime.Mocks):
                     if d
                 ],
             )
+        elif typ == "aws:route53/record:Record":
+            rid = f"{inputs.get('zoneId')}_{inputs.get('name')}_{inputs.get('type')}"
+            state["fqdn"] = str(inputs.get("name", "")).rstrip(".")
         elif typ == "aws:acm/certificateValidation:CertificateValidation":
             rid = str(inputs.get("certificateArn"))
         elif typ == "aws:efs/fileSystem:FileSystem":

@@ -46,11 +46,11 @@ class Plan:
     def by_type(self, typ: str) -> list[Registration]:
         return [r for r in self.resources if r.type == typ]
 
-    def get(self, name: str) -> Registration:
-        for r in self.resources:
-            if r.name == name:
-                return r
-        raise KeyError(f"no resource named {name!r} in the plan")
+    def get(self, name: str, typ: str | None = None) -> Registration:
+        found = [r for r in self.resources if r.name == name and typ in (None, r.type)]
+        if len(found) != 1:
+            raise KeyError(f"{len(found)} resources named {name!r} (type {typ}) in the plan")
+        return found[0]
 
     def children(self, urn: str | None) -> list[Registration]:
         return [r for r in self.resources if r.parent == urn]

@@ -226,3 +226,76 @@ def _token(i: dict[str, Any]) -> str:
     if i.get("expiresOn"):
         parts.append(f"expires {i['expiresOn']}")
     return f"name={i.get('name')}: " + "; ".join(parts)
+
+
+@_for("aws:cloudfront/distribution:Distribution")
+def _distribution(i: dict[str, Any]) -> str:
+    cert = i.get("viewerCertificate", {})
+    origins = [o["originId"] for o in i.get("origins", [])]
+    access = "OAI" if any("s3OriginConfig" in o for o in i.get("origins", [])) else "OAC"
+    behaviors = [b["pathPattern"] for b in i.get("orderedCacheBehaviors", [])]
+    parts = [
+        f"aliases={','.join(i.get('aliases', [])) or '-'}",
+        f"origins={','.join(origins)} via {access}",
+        f"{i['defaultCacheBehavior']['viewerProtocolPolicy']}",
+        f"tls>={cert.get('minimumProtocolVersion', 'default cert')}",
+        f"{cert.get('sslSupportMethod', '')}".strip(),
+        i.get("priceClass", ""),
+        i.get("httpVersion", ""),
+        "ipv6" if i.get("isIpv6Enabled") else "",
+        f"behaviors={','.join(behaviors)}" if behaviors else "",
+        "waf" if i.get("webAclId") else "",
+    ]
+    return " ".join(p for p in parts if p)
+
+
+@_for("aws:cloudfront/cachePolicy:CachePolicy")
+def _cache_policy(i: dict[str, Any]) -> str:
+    return f"TTL min {i['minTtl']} / default {i['defaultTtl']} / max {i['maxTtl']} s"
+
+
+@_for("aws:acm/certificate:Certificate")
+def _certificate(i: dict[str, Any]) -> str:
+    sans = i.get("subjectAlternativeNames", [])
+    extra = f" +{','.join(sans)}" if sans else ""
+    return f"{i.get('domainName')}{extra} ({i.get('validationMethod')})"
+
+
+@_for("aws:efs/fileSystem:FileSystem")
+def _efs(i: dict[str, Any]) -> str:
+    lifecycle = [v for p in i.get("lifecyclePolicies", []) for v in p.values()]
+    key = "CMK" if i.get("kmsKeyId") else "aws/elasticfilesystem"
+    modes = f"{i.get('performanceMode')}/{i.get('throughputMode')}"
+    return f"encrypted={i.get('encrypted')} ({key}) {modes} lifecycle={','.join(lifecycle) or '-'}"
+
+
+@_for("aws:efs/mountTarget:MountTarget")
+def _mount_target(i: dict[str, Any]) -> str:
+    return f"subnet={i.get('subnetId')}"
+
+
+@_for("aws:efs/accessPoint:AccessPoint")
+def _access_point(i: dict[str, Any]) -> str:
+    root = i.get("rootDirectory", {})
+    info = root.get("creationInfo", {})
+    user = i["posixUser"]
+    return f"{root.get('path')} uid={user['uid']} gid={user['gid']} mode={info.get('permissions')}"
+
+
+@_for("aws:efs/fileSystemPolicy:FileSystemPolicy")
+def _efs_policy(i: dict[str, Any]) -> str:
+    return _policy_sids(i.get("policy"))
+
+
+@_for("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+def _ingress(i: dict[str, Any]) -> str:
+    source = i.get("referencedSecurityGroupId") or i.get("cidrIpv4") or i.get("cidrIpv6")
+    return f"{i.get('ipProtocol')}/{i.get('fromPort')} from {source}"
+
+
+@_for("aws:backup/plan:Plan")
+def _backup_plan(i: dict[str, Any]) -> str:
+    return "; ".join(
+        f"{r['ruleName']}: {r.get('schedule')} keep {r.get('lifecycle', {}).get('deleteAfter')} d"
+        for r in i["rules"]
+    )

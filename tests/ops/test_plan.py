@@ -77,7 +77,7 @@ def test_every_bucket_is_protected_private_encrypted_and_tls_only(prod_plan: Pla
 
 
 def children_of(plan: Plan, component: str) -> dict[str, dict]:
-    comp = plan.get(component)
+    comp = next(r for r in plan.resources if r.name == component and not r.custom)
     return {r.type.split(":")[-1]: r.inputs for r in plan.children(comp.urn)}
 
 
@@ -290,3 +290,73 @@ def test_secure_config_values_stay_masked(tmp_path: Path) -> None:
     plan = run_plan("prod", stack_file=path)
     assert "v1:AAAA" not in plan.dumps()
     assert stackfile.SECRET_PLACEHOLDER not in plan.dumps()
+
+
+# ---------------------------------------------------------------------- CDN and EFS
+
+
+def test_images_cdn_is_seed_003s_distribution(prod_plan: Plan) -> None:
+    comp = prod_plan.get("pingvas-studio-images-cdn", "storage:index:CdnDistribution")
+    kids = {r.type.split(":")[-1]: r for r in prod_plan.children(comp.urn)}
+    d = kids["Distribution"].inputs
+    assert all("s3OriginConfig" in o for o in d["origins"]), "OAI"
+    assert d["defaultCacheBehavior"]["viewerProtocolPolicy"] == "redirect-to-https"
+    assert d["defaultCacheBehavior"]["allowedMethods"] == ["GET", "HEAD", "OPTIONS"]
+    (thumbs,) = d["orderedCacheBehaviors"]
+    assert thumbs["pathPattern"] == "*/thumbnails/*"
+    assert d["viewerCertificate"]["minimumProtocolVersion"] == "TLSv1.2_2021"
+    assert d["viewerCertificate"]["sslSupportMethod"] == "sni-only"
+    assert d["viewerCertificate"]["acmCertificateArn"].startswith("arn:aws:acm:us-east-1:")
+    assert d["priceClass"] == "PriceClass_200"
+    ttls = {
+        r.name.removeprefix("pingvas-studio-images-cdn-").removesuffix("-cache"): (
+            r.inputs["minTtl"],
+            r.inputs["defaultTtl"],
+            r.inputs["maxTtl"],
+        )
+        for r in prod_plan.by_type("aws:cloudfront/cachePolicy:CachePolicy")
+        if r.name.startswith("pingvas-studio-images-cdn-")
+    }
+    assert ttls == {"default": (0, 86400, 31536000), "behavior-0": (86400, 2592000, 31536000)}
+    policy = json.loads(prod_plan.get("pingvas-studio-images-policy").inputs["policy"])
+    assert [s["Sid"] for s in policy["Statement"]] == [
+        "DenyInsecureTransport",
+        "CloudFrontReadPingvasStudioImagesCdn",
+    ]
+
+
+def test_models_efs_is_seed_003s_file_system(prod_plan: Plan) -> None:
+    fs = prod_plan.get("pingvas-studio-models-efs-file-system")
+    assert fs.protect
+    assert fs.inputs["encrypted"] is True and fs.inputs["kmsKeyId"].startswith("arn:aws:kms:")
+    assert fs.inputs["lifecyclePolicies"] == [
+        {"transitionToIa": "AFTER_30_DAYS"},
+        {"transitionToPrimaryStorageClass": "AFTER_1_ACCESS"},
+    ]
+    assert (fs.inputs["performanceMode"], fs.inputs["throughputMode"]) == (
+        "generalPurpose",
+        "bursting",
+    )
+    targets = prod_plan.by_type("aws:efs/mountTarget:MountTarget")
+    assert len(targets) == 2
+    (rule,) = prod_plan.by_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+    assert rule.inputs["referencedSecurityGroupId"] == "sg-0123456789abcdef0"
+    assert rule.inputs["fromPort"] == rule.inputs["toPort"] == 2049
+    ap = prod_plan.get("pingvas-studio-models-efs-access-point")
+    assert ap.inputs["rootDirectory"]["path"] == "/models"
+    (backup,) = prod_plan.get("pingvas-studio-models-efs-backup-plan").inputs["rules"]
+    assert backup["schedule"] == "cron(0 2 * * ? *)"
+    assert backup["lifecycle"] == {"deleteAfter": 30}
+    models = prod_plan.outputs["endpoints"]["pingvas-studio"]["efs"]["models"]
+    fs_id, ap_id = models["volumeHandle"].split("::")
+    assert fs_id == models["fileSystemId"] and ap_id == models["accessPointId"]
+
+
+def test_video_cdn_domain_is_the_renderers_public_base_url(prod_plan: Plan) -> None:
+    videos = prod_plan.outputs["endpoints"]["video-renderer"]["cdn"]["videos"]
+    assert videos["baseUrl"] == "https://cdn.example.com"
+    assert videos["domain"].endswith(".cloudfront.net")
+    cert = prod_plan.get("video-renderer-videos-cdn-certificate")
+    assert cert.provider and cert.provider.endswith(
+        "pulumi:providers:aws::video-renderer-videos-cdn-us-east-1"
+    )

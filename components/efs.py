@@ -1,0 +1,275 @@
+"""An encrypted EFS file system reachable only over TLS from given security groups, backed up.
+
+Children: a customer-managed KMS key (rotation on) unless one is given, the file system
+(protected; lifecycle to Infrequent Access and back on first access, one transition per
+lifecycle element as the API requires), a security group with one ingress rule per client
+security group on TCP 2049 and no CIDR rule at all, one mount target per subnet, an access
+point for the clients' directory, a file-system policy that allows mounting through mount
+targets and denies non-TLS access, and AWS Backup (vault, daily plan, selection) with a role
+of its own that may back up this file system and nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from components import iam
+from components.config import Efs
+
+NFS_PORT = 2049
+
+#: What AWS Backup needs to back up one encrypted EFS file system (from the AWS managed
+#: AWSBackupServiceRolePolicyForBackup, narrowed to EFS and to this file system and key).
+BACKUP_EFS_ACTIONS = ("elasticfilesystem:Backup", "elasticfilesystem:DescribeTags")
+BACKUP_KMS_ACTIONS = ("kms:DescribeKey", "kms:Decrypt", "kms:GenerateDataKey")
+
+
+def ia_policy(days: int) -> str:
+    """EFS's spelling of an age: `AFTER_1_DAY`, `AFTER_30_DAYS`."""
+    return f"AFTER_{days}_DAY" if days == 1 else f"AFTER_{days}_DAYS"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SharedFileSystemArgs:
+    spec: Efs
+    """The file system's validated config."""
+    creation_token: str
+    """Idempotency token, e.g. `pingvas-studio-models`."""
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+class SharedFileSystem(pulumi.ComponentResource):
+    """Outputs: `file_system_id` (`fs-0123456789abcdef0`), `arn`, `dns_name`
+    (`fs-....efs.ap-northeast-2.amazonaws.com`), `access_point_id` (`fsap-...`),
+    `mount_target_ids`, `security_group_id`, and `volume_handle` (`fs-...::fsap-...`, what a
+    Kubernetes PersistentVolume of the EFS CSI driver takes)."""
+
+    file_system_id: pulumi.Output[str]
+    arn: pulumi.Output[str]
+    dns_name: pulumi.Output[str]
+    volume_handle: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: SharedFileSystemArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("storage:index:SharedFileSystem", name, None, opts)
+        spec = args.spec
+        tags = {**args.tags, "Name": name}
+        child = pulumi.ResourceOptions(parent=self)
+        guarded = pulumi.ResourceOptions(parent=self, protect=spec.protect)
+
+        if spec.kms_key_arn is not None:
+            key_arn: pulumi.Output[str] = pulumi.Output.from_input(spec.kms_key_arn)
+        else:
+            key = aws.kms.Key(
+                f"{name}-key",
+                description=f"EFS {name}",
+                enable_key_rotation=True,
+                deletion_window_in_days=30,
+                tags=tags,
+                # Without its key the file system and every backup are unreadable.
+                opts=guarded,
+            )
+            key_arn = key.arn
+        self.kms_key_arn = key_arn
+
+        # One transition per list element: combined elements are rejected as "malformed".
+        lifecycle: list[Any] = []
+        if spec.transition_to_ia_days is not None:
+            lifecycle.append({"transition_to_ia": ia_policy(spec.transition_to_ia_days)})
+        if spec.transition_to_primary_on_access:
+            lifecycle.append({"transition_to_primary_storage_class": "AFTER_1_ACCESS"})
+        self.file_system = aws.efs.FileSystem(
+            f"{name}-file-system",
+            creation_token=args.creation_token,
+            encrypted=True,
+            kms_key_id=key_arn,
+            performance_mode=spec.performance_mode,
+            throughput_mode=spec.throughput_mode,
+            provisioned_throughput_in_mibps=spec.provisioned_throughput_mibps,
+            lifecycle_policies=lifecycle or None,
+            tags=tags,
+            opts=guarded,
+        )
+        fs = self.file_system
+
+        self.security_group = aws.ec2.SecurityGroup(
+            f"{name}-nfs",
+            vpc_id=spec.vpc_id,
+            description=f"NFS to EFS {name} from its client security groups only",
+            tags={**tags, "Name": f"{name}-nfs"},
+            opts=child,
+        )
+        # One rule per client group, never a CIDR. No egress rule: mount targets only answer,
+        # and security groups are stateful.
+        self.ingress = [
+            aws.vpc.SecurityGroupIngressRule(
+                f"{name}-nfs-from-{i}",
+                security_group_id=self.security_group.id,
+                referenced_security_group_id=group,
+                ip_protocol="tcp",
+                from_port=NFS_PORT,
+                to_port=NFS_PORT,
+                description=f"NFS from {group}",
+                opts=child,
+            )
+            for i, group in enumerate(spec.client_security_groups)
+        ]
+
+        self.mount_targets = [
+            aws.efs.MountTarget(
+                f"{name}-mount-{subnet.az}",
+                file_system_id=fs.id,
+                subnet_id=subnet.id,
+                security_groups=[self.security_group.id],
+                opts=child,
+            )
+            for subnet in spec.subnets
+        ]
+
+        self.access_point = None
+        if spec.access_point is not None:
+            ap = spec.access_point
+            self.access_point = aws.efs.AccessPoint(
+                f"{name}-access-point",
+                file_system_id=fs.id,
+                posix_user={"uid": ap.uid, "gid": ap.gid},
+                root_directory={
+                    "path": ap.path,
+                    "creation_info": {
+                        "owner_uid": ap.uid,
+                        "owner_gid": ap.gid,
+                        "permissions": ap.permissions,
+                    },
+                },
+                tags={**tags, "Name": f"{name}{ap.path.replace('/', '-')}"},
+                opts=child,
+            )
+
+        # Once a file-system policy exists it replaces the default "allow everything through
+        # a mount target", so the Allow is needed beside the TLS Deny.
+        self.policy = aws.efs.FileSystemPolicy(
+            f"{name}-policy",
+            file_system_id=fs.id,
+            policy=iam.document(
+                [
+                    {
+                        "Sid": "AllowMountThroughMountTargets",
+                        "Effect": "Allow",
+                        "Principal": {"AWS": "*"},
+                        "Action": [
+                            "elasticfilesystem:ClientMount",
+                            "elasticfilesystem:ClientWrite",
+                        ],
+                        "Resource": fs.arn,
+                        "Condition": {"Bool": {"elasticfilesystem:AccessedViaMountTarget": "true"}},
+                    },
+                    iam.deny_insecure_transport("DenyInsecureTransport", "*", [fs.arn]),
+                ]
+            ),
+            opts=child,
+        )
+
+        if spec.backup is not None:
+            self._backups(name, spec, key_arn, tags)
+
+        self.file_system_id = fs.id
+        self.arn = fs.arn
+        self.dns_name = fs.dns_name
+        self.security_group_id = self.security_group.id
+        self.mount_target_ids = [mt.id for mt in self.mount_targets]
+        self.access_point_id = self.access_point.id if self.access_point else None
+        self.volume_handle = (
+            pulumi.Output.concat(fs.id, "::", self.access_point.id)
+            if self.access_point
+            else pulumi.Output.concat(fs.id, "::")
+        )
+        self.register_outputs(
+            {
+                "file_system_id": self.file_system_id,
+                "arn": self.arn,
+                "dns_name": self.dns_name,
+                "security_group_id": self.security_group_id,
+                "mount_target_ids": self.mount_target_ids,
+                "access_point_id": self.access_point_id,
+                "volume_handle": self.volume_handle,
+            }
+        )
+
+    def _backups(
+        self, name: str, spec: Efs, key_arn: pulumi.Input[str], tags: dict[str, str]
+    ) -> None:
+        assert spec.backup is not None
+        child = pulumi.ResourceOptions(parent=self)
+        self.backup_vault = aws.backup.Vault(
+            f"{name}-backup-vault",
+            name=f"{name}-backups",
+            kms_key_arn=key_arn,
+            tags=tags,
+            opts=child,
+        )
+        self.backup_plan = aws.backup.Plan(
+            f"{name}-backup-plan",
+            name=f"{name}-daily",
+            rules=[
+                {
+                    "rule_name": "daily",
+                    "target_vault_name": self.backup_vault.name,
+                    "schedule": spec.backup.schedule,
+                    "start_window": 60,
+                    "completion_window": 360,
+                    "lifecycle": {"delete_after": spec.backup.delete_after_days},
+                    "recovery_point_tags": {**tags, "source": name},
+                }
+            ],
+            tags=tags,
+            opts=child,
+        )
+        self.backup_role = aws.iam.Role(
+            f"{name}-backup-role",
+            description=f"AWS Backup of EFS {name} only",
+            assume_role_policy=iam.assume_role_policy("backup.amazonaws.com"),
+            tags=tags,
+            opts=child,
+        )
+        aws.iam.RolePolicy(
+            f"{name}-backup-role-policy",
+            role=self.backup_role.id,
+            policy=iam.document(
+                [
+                    {
+                        "Sid": "BackupThisFileSystem",
+                        "Effect": "Allow",
+                        "Action": list(BACKUP_EFS_ACTIONS),
+                        "Resource": self.file_system.arn,
+                    },
+                    {
+                        "Sid": "UseItsKey",
+                        "Effect": "Allow",
+                        "Action": list(BACKUP_KMS_ACTIONS),
+                        "Resource": key_arn,
+                    },
+                    {
+                        "Sid": "GrantItsKeyToAwsServicesOnly",
+                        "Effect": "Allow",
+                        "Action": "kms:CreateGrant",
+                        "Resource": key_arn,
+                        "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}},
+                    },
+                ]
+            ),
+            opts=child,
+        )
+        self.backup_selection = aws.backup.Selection(
+            f"{name}-backup-selection",
+            name=f"{name}-file-system",
+            plan_id=self.backup_plan.id,
+            iam_role_arn=self.backup_role.arn,
+            resources=[self.file_system.arn],
+            opts=child,
+        )

@@ -1,0 +1,228 @@
+"""SharedFileSystem: encryption, lifecycle, mount targets per AZ, NFS from security groups only,
+TLS-only policy, access point, backups with their own narrow role."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pytest
+
+from components.config import ConfigError, Efs, parse_stack_config
+from components.efs import SharedFileSystem, SharedFileSystemArgs
+from tests.conftest import Recorded, spec
+
+FS = "aws:efs/fileSystem:FileSystem"
+BASE: dict[str, Any] = {
+    "vpcId": "vpc-0123456789abcdef0",
+    "subnets": [
+        {"id": "subnet-0aaaaaaaaaaaaaaa1", "az": "ap-northeast-2a"},
+        {"id": "subnet-0ccccccccccccccc3", "az": "ap-northeast-2c"},
+    ],
+    "clientSecurityGroups": ["sg-0123456789abcdef0"],
+    "accessPoint": {"path": "/models", "uid": 1000, "gid": 1000, "permissions": "0755"},
+}
+
+
+def efs(pulumi_run: Any, raw: dict[str, Any] | None = None) -> Recorded:
+    def build() -> SharedFileSystem:
+        fs = SharedFileSystem(
+            "app-models",
+            SharedFileSystemArgs(
+                spec=spec(Efs, {**BASE, **(raw or {})}), creation_token="app-models"
+            ),
+        )
+        pulumi.export("volumeHandle", fs.volume_handle)
+        pulumi.export("mountTargets", fs.mount_target_ids)
+        return fs
+
+    return pulumi_run(build)
+
+
+def test_encrypted_with_a_rotating_customer_managed_key(pulumi_run: Any) -> None:
+    rec = efs(pulumi_run)
+    key = rec.one("aws:kms/key:Key")
+    assert key.inputs["enableKeyRotation"] is True
+    assert key.protect is True
+    fs = rec.one(FS)
+    assert fs.inputs["encrypted"] is True
+    assert fs.inputs["kmsKeyId"].startswith("arn:aws:kms:ap-northeast-2:123456789012:key/")
+    assert fs.protect is True
+
+
+def test_given_key_is_used_and_none_created(pulumi_run: Any) -> None:
+    arn = "arn:aws:kms:ap-northeast-2:123456789012:key/11111111-2222-3333-4444-555555555555"
+    rec = efs(pulumi_run, {"kmsKeyArn": arn})
+    assert rec.all("aws:kms/key:Key") == []
+    assert rec.one(FS).inputs["kmsKeyId"] == arn
+
+
+def test_modes_and_lifecycle_one_transition_per_element(pulumi_run: Any) -> None:
+    fs = efs(pulumi_run).one(FS).inputs
+    assert fs["performanceMode"] == "generalPurpose"
+    assert fs["throughputMode"] == "bursting"
+    assert fs["lifecyclePolicies"] == [
+        {"transitionToIa": "AFTER_30_DAYS"},
+        {"transitionToPrimaryStorageClass": "AFTER_1_ACCESS"},
+    ]
+    one_day = efs(pulumi_run, {"transitionToIaDays": 1}).one(FS).inputs
+    assert one_day["lifecyclePolicies"][0] == {"transitionToIa": "AFTER_1_DAY"}
+    none = efs(pulumi_run, {"transitionToIaDays": None, "transitionToPrimaryOnAccess": False})
+    assert "lifecyclePolicies" not in none.one(FS).inputs
+
+
+def test_one_mount_target_per_subnet_in_the_nfs_group(pulumi_run: Any) -> None:
+    rec = efs(pulumi_run)
+    targets = rec.all("aws:efs/mountTarget:MountTarget")
+    assert sorted(t.inputs["subnetId"] for t in targets) == [
+        "subnet-0aaaaaaaaaaaaaaa1",
+        "subnet-0ccccccccccccccc3",
+    ]
+    sg = rec.one("aws:ec2/securityGroup:SecurityGroup")
+    assert sg.inputs["vpcId"] == "vpc-0123456789abcdef0"
+    assert "ingress" not in sg.inputs and "egress" not in sg.inputs
+    assert len(rec.outputs["mountTargets"]) == 2
+    for t in targets:
+        assert len(t.inputs["securityGroups"]) == 1
+
+
+def test_nfs_only_from_the_client_security_groups(pulumi_run: Any) -> None:
+    rec = efs(
+        pulumi_run, {"clientSecurityGroups": ["sg-0123456789abcdef0", "sg-0fedcba9876543210"]}
+    )
+    rules = rec.all("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+    assert sorted(r.inputs["referencedSecurityGroupId"] for r in rules) == [
+        "sg-0123456789abcdef0",
+        "sg-0fedcba9876543210",
+    ]
+    for r in rules:
+        assert (r.inputs["ipProtocol"], r.inputs["fromPort"], r.inputs["toPort"]) == (
+            "tcp",
+            2049,
+            2049,
+        )
+        assert "cidrIpv4" not in r.inputs and "cidrIpv6" not in r.inputs
+    assert rec.all("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule") == []
+
+
+def test_file_system_policy_denies_non_tls(pulumi_run: Any) -> None:
+    doc = efs(pulumi_run).policy("aws:efs/fileSystemPolicy:FileSystemPolicy")
+    allow, deny = doc["Statement"]
+    assert allow["Condition"] == {"Bool": {"elasticfilesystem:AccessedViaMountTarget": "true"}}
+    assert deny["Effect"] == "Deny" and deny["Action"] == "*"
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_access_point_and_volume_handle(pulumi_run: Any) -> None:
+    rec = efs(pulumi_run)
+    ap = rec.one("aws:efs/accessPoint:AccessPoint").inputs
+    assert ap["posixUser"] == {"uid": 1000, "gid": 1000}
+    assert ap["rootDirectory"] == {
+        "path": "/models",
+        "creationInfo": {"ownerUid": 1000, "ownerGid": 1000, "permissions": "0755"},
+    }
+    fs_id, ap_id = rec.outputs["volumeHandle"].split("::")
+    assert fs_id.startswith("fs-") and ap_id.startswith("fsap-")
+
+
+def test_daily_backups_kept_30_days_with_a_narrow_role(pulumi_run: Any) -> None:
+    rec = efs(pulumi_run)
+    (rule,) = rec.one("aws:backup/plan:Plan").inputs["rules"]
+    assert rule["schedule"] == "cron(0 2 * * ? *)"
+    assert rule["lifecycle"] == {"deleteAfter": 30}
+    assert rule["targetVaultName"] == "app-models-backups"
+    vault = rec.one("aws:backup/vault:Vault").inputs
+    assert vault["kmsKeyArn"].startswith("arn:aws:kms:")
+    selection = rec.one("aws:backup/selection:Selection").inputs
+    assert len(selection["resources"]) == 1
+    assert selection["resources"][0].startswith(
+        "arn:aws:elasticfilesystem:ap-northeast-2:123456789012:file-system/fs-"
+    )
+    trust = rec.policy("aws:iam/role:Role", key="assumeRolePolicy")
+    assert trust["Statement"][0]["Principal"] == {"Service": "backup.amazonaws.com"}
+    statements = rec.policy("aws:iam/rolePolicy:RolePolicy")["Statement"]
+    assert all(s["Resource"] != "*" for s in statements)
+    efs_actions = next(s for s in statements if s["Sid"] == "BackupThisFileSystem")
+    assert efs_actions["Action"] == ["elasticfilesystem:Backup", "elasticfilesystem:DescribeTags"]
+    assert efs_actions["Resource"] == selection["resources"][0]
+    assert rec.all("aws:iam/rolePolicyAttachment:RolePolicyAttachment") == []
+
+
+def test_backups_can_be_turned_off(pulumi_run: Any) -> None:
+    rec = efs(pulumi_run, {"backup": None})
+    assert rec.all("aws:backup/plan:Plan") == []
+
+
+# ---------------------------------------------------------------------------- config
+
+
+def problems(raw: dict[str, Any]) -> list[str]:
+    stack = {"apps": {"app": {"efs": {"models": {**BASE, **raw}}}}}
+    try:
+        parse_stack_config(stack, aws_region="ap-northeast-2", stack="test")
+    except ConfigError as err:
+        return err.problems
+    return []
+
+
+E = "apps.app.efs.models"
+SUBNET_A = {"id": "subnet-0aaaaaaaaaaaaaaa1", "az": "ap-northeast-2a"}
+
+
+@pytest.mark.parametrize(
+    ("raw", "path", "fragment"),
+    [
+        (
+            {"subnets": [SUBNET_A]},
+            f"{E}.subnets",
+            "1 subnet(s); accepted: at least two in distinct AZs",
+        ),
+        (
+            {"subnets": [SUBNET_A, {"id": "subnet-0bbbbbbbbbbbbbbb2", "az": "ap-northeast-2a"}]},
+            f"{E}.subnets",
+            "two subnets are in 'ap-northeast-2a'",
+        ),
+        (
+            {"clientSecurityGroups": ["10.0.0.0/16"]},
+            f"{E}.clientSecurityGroups[0]",
+            "'10.0.0.0/16' is a CIDR",
+        ),
+        ({"clientSecurityGroups": ["0.0.0.0/0"]}, f"{E}.clientSecurityGroups[0]", "is a CIDR"),
+        (
+            {"clientSecurityGroups": ["eks-nodes"]},
+            f"{E}.clientSecurityGroups[0]",
+            "not a security group id",
+        ),
+        ({"clientSecurityGroups": []}, f"{E}.clientSecurityGroups", "is empty"),
+        ({"transitionToIaDays": 45}, f"{E}.transitionToIaDays", "45 is not offered"),
+        ({"throughputMode": "provisioned"}, f"{E}.provisionedThroughputMibps", "is required"),
+        ({"vpcId": "vpc-1"}, f"{E}.vpcId", "not a VPC id"),
+        ({"accessPoint": {"path": "models"}}, f"{E}.accessPoint.path", "not an absolute path"),
+        (
+            {"accessPoint": {"path": "/m", "permissions": "755x"}},
+            f"{E}.accessPoint.permissions",
+            "not an octal mode",
+        ),
+        ({"backup": {"schedule": "daily"}}, f"{E}.backup.schedule", "not a schedule expression"),
+    ],
+)
+def test_bad_efs_config_names_the_key(raw: dict[str, Any], path: str, fragment: str) -> None:
+    found = problems(raw)
+    assert len(found) == 1, found
+    assert found[0].startswith(f"{path}: "), found[0]
+    assert fragment in found[0], found[0]
+
+
+def test_duplicated_subnet_is_refused() -> None:
+    found = problems({"subnets": [SUBNET_A, SUBNET_A]})
+    assert any("subnet 'subnet-0aaaaaaaaaaaaaaa1' is listed twice" in line for line in found), found
+
+
+def test_two_subnets_in_two_azs_are_accepted() -> None:
+    assert problems({}) == []
+
+
+def test_subnet_az_outside_the_stack_region_is_refused() -> None:
+    subnets = [SUBNET_A, {"id": "subnet-0ccccccccccccccc3", "az": "ap-northeast-1c"}]
+    (line,) = problems({"subnets": subnets})
+    assert line.startswith(f"{E}.subnets[1].az: 'ap-northeast-1c' is not in aws:region 'ap-northeast-2'")
