@@ -14,7 +14,7 @@ help: ## list the targets
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[infra,dev]'
 	touch $@
 
 .PHONY: venv
@@ -33,6 +33,10 @@ test: lint ## lint, then the whole test suite
 .PHONY: plan
 plan: $(STAMP) ## offline plan of the prod stack (no cloud, no Pulumi CLI)
 	$(BIN)/python -m ops plan --stack $(STACK)
+
+.PHONY: bench
+bench: $(STAMP) ## benchmarks (ratios measured side by side in one run)
+	$(BIN)/python -m benchmarks.presign
 
 .PHONY: docs
 docs: $(STAMP) ## regenerate the README's config reference from the config classes
