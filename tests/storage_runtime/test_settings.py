@@ -227,7 +227,9 @@ def test_runtime_never_imports_pulumi() -> None:
 def test_the_bare_install_is_the_runtime_without_pulumi() -> None:
     import tomllib
 
-    project = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())["project"]
+    project = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())[
+        "project"
+    ]
     assert all("pulumi" not in dep for dep in project["dependencies"]), project["dependencies"]
     assert any(dep.startswith("boto3") for dep in project["dependencies"])
     assert any(dep.startswith("pulumi-aws>=7") for dep in project["optional-dependencies"]["infra"])
