@@ -672,35 +672,36 @@ def check_ttls(obj: Any, path: str, problems: Problems) -> None:
 
 
 @dataclass(frozen=True, kw_only=True)
-class CacheBehavior:
-    path_pattern: str = setting(
-        doc="which request paths, e.g. '*/thumbnails/*'", check=check_path_pattern
-    )
-    origin: str | None = setting(None, doc="key of the origin bucket; null = the first origin")
+class _Caching:
+    """What every cache behaviour sets: TTLs in seconds and compression."""
+
     min_ttl: int = setting(0, doc="seconds")
-    default_ttl: int = setting(86_400, doc="seconds, used when the origin sends no Cache-Control")
-    max_ttl: int = setting(31_536_000, doc="seconds")
-    compress: bool = setting(True, doc="gzip/brotli for compressible content")
-    allowed_methods: Literal["GET,HEAD", "GET,HEAD,OPTIONS"] = setting(
-        "GET,HEAD", doc="methods passed to the origin (read-only)"
+    default_ttl: int = setting(
+        86_400, doc="seconds (1 day), used when the origin sends no Cache-Control"
     )
+    max_ttl: int = setting(31_536_000, doc="seconds (1 year)")
+    compress: bool = setting(True, doc="gzip/brotli for compressible content")
 
     def check(self, path: str, problems: Problems) -> None:
         check_ttls(self, path, problems)
 
 
 @dataclass(frozen=True, kw_only=True)
-class DefaultBehavior:
-    min_ttl: int = setting(0, doc="seconds")
-    default_ttl: int = setting(86_400, doc="seconds (1 day)")
-    max_ttl: int = setting(31_536_000, doc="seconds (1 year)")
-    compress: bool = setting(True, doc="gzip/brotli for compressible content")
+class CacheBehavior(_Caching):
+    path_pattern: str = setting(
+        doc="which request paths, e.g. '*/thumbnails/*'", check=check_path_pattern
+    )
+    origin: str | None = setting(None, doc="key of the origin bucket; null = the first origin")
+    allowed_methods: Literal["GET,HEAD", "GET,HEAD,OPTIONS"] = setting(
+        "GET,HEAD", doc="methods passed to the origin (read-only)"
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class DefaultBehavior(_Caching):
     allowed_methods: Literal["GET,HEAD", "GET,HEAD,OPTIONS"] = setting(
         "GET,HEAD,OPTIONS", doc="methods passed to the origin (read-only)"
     )
-
-    def check(self, path: str, problems: Problems) -> None:
-        check_ttls(self, path, problems)
 
 
 @dataclass(frozen=True, kw_only=True)

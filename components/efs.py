@@ -20,6 +20,7 @@ import pulumi_aws as aws
 
 from components import iam
 from components.config import Efs
+from components.kms import customer_managed_key
 
 NFS_PORT = 2049
 
@@ -66,14 +67,12 @@ class SharedFileSystem(pulumi.ComponentResource):
         if spec.kms_key_arn is not None:
             key_arn: pulumi.Output[str] = pulumi.Output.from_input(spec.kms_key_arn)
         else:
-            key = aws.kms.Key(
+            key = customer_managed_key(
                 f"{name}-key",
                 description=f"EFS {name}",
-                enable_key_rotation=True,
-                deletion_window_in_days=30,
+                parent=self,
+                protect=spec.protect,
                 tags=tags,
-                # Without its key the file system and every backup are unreadable.
-                opts=guarded,
             )
             key_arn = key.arn
         self.kms_key_arn = key_arn

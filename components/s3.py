@@ -23,6 +23,7 @@ import pulumi_aws as aws
 
 from components import iam
 from components.config import LifecycleRule, S3Bucket
+from components.kms import customer_managed_key
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -161,15 +162,13 @@ class DataBucket(pulumi.ComponentResource):
             if spec.encryption.kms_key_arn is not None:
                 self.kms_key_arn = pulumi.Output.from_input(spec.encryption.kms_key_arn)
             else:
-                key = aws.kms.Key(
+                key = customer_managed_key(
                     f"{name}-key",
                     description=f"SSE-KMS key of s3://{spec.name}",
-                    enable_key_rotation=True,
-                    deletion_window_in_days=30,
-                    region=region,
+                    parent=self,
+                    protect=spec.protect,
                     tags=tags,
-                    # Deleting the key makes every object unreadable: guard it like the data.
-                    opts=pulumi.ResourceOptions(parent=self, protect=spec.protect),
+                    region=region,
                 )
                 self.kms_key = key
                 self.kms_key_arn = key.arn
