@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from components.schema import ConfigError, Problems, join, parse, setting
+from components.schema import ConfigError, Problems, camel, join, parse, setting
 
 __all__ = [
     "PROJECT",
@@ -345,6 +345,9 @@ class AccessLogs:
 @dataclass(frozen=True, kw_only=True)
 class S3Bucket:
     name: str = setting(doc="globally unique bucket name (no dots)", check=check_s3_bucket_name)
+    purpose: Literal["data", "logs"] = setting(
+        "data", doc="log buckets are exempt from the versioning policy (tag `purpose`)"
+    )
     versioning: bool = setting(True, doc="keep every version of every object")
     encryption: Encryption = setting(factory=Encryption, doc="server-side encryption")
     lifecycle: tuple[LifecycleRule, ...] = setting((), doc="lifecycle rules")
@@ -959,6 +962,89 @@ class Efs:
             )
 
 
+# ---------------------------------------------------------------------- usage (cost)
+
+S3StorageClass = Literal[
+    "STANDARD",
+    "STANDARD_IA",
+    "INTELLIGENT_TIERING",
+    "ONEZONE_IA",
+    "GLACIER_IR",
+    "GLACIER",
+    "DEEP_ARCHIVE",
+]
+
+
+def _non_negative(obj: Any, path: str, problems: Problems, *names: str) -> None:
+    for name in names:
+        value = getattr(obj, name)
+        if value < 0:
+            problems.add(join(path, camel(name)), f"{value!r} is negative; accepted: >= 0")
+
+
+@dataclass(frozen=True, kw_only=True)
+class S3Usage:
+    gb: dict[S3StorageClass, float] = setting(
+        factory=dict, doc="GB-months stored per storage class, e.g. {STANDARD: 1000}"
+    )
+    put_requests: int = setting(0, doc="PUT/COPY/POST/LIST requests per month")
+    get_requests: int = setting(0, doc="GET requests per month")
+    egress_gb: float = setting(0, doc="GB per month served to the internet from S3 directly")
+
+    def check(self, path: str, problems: Problems) -> None:
+        _non_negative(self, path, problems, "put_requests", "get_requests", "egress_gb")
+        for cls, gb in self.gb.items():
+            if gb < 0:
+                problems.add(f"{join(path, 'gb')}.{cls}", f"{gb!r} is negative; accepted: >= 0")
+
+
+@dataclass(frozen=True, kw_only=True)
+class EfsUsage:
+    gb: float = setting(doc="GB-months stored")
+    ia_share: float = setting(0.0, doc="fraction of it in Infrequent Access, 0-1")
+
+    def check(self, path: str, problems: Problems) -> None:
+        _non_negative(self, path, problems, "gb")
+        if not 0 <= self.ia_share <= 1:
+            problems.add(join(path, "iaShare"), f"{self.ia_share!r} is out of range; accepted: 0-1")
+
+
+@dataclass(frozen=True, kw_only=True)
+class CdnUsage:
+    egress_gb: float = setting(doc="GB per month served to viewers")
+    https_requests: int = setting(0, doc="HTTPS requests per month")
+
+    def check(self, path: str, problems: Problems) -> None:
+        _non_negative(self, path, problems, "egress_gb", "https_requests")
+
+
+@dataclass(frozen=True, kw_only=True)
+class R2Usage:
+    gb: float = setting(doc="GB-months stored (Standard)")
+    ia_gb: float = setting(0, doc="GB-months stored in Infrequent Access")
+    class_a: int = setting(0, doc="Class A operations per month (PUT, LIST, ...)")
+    class_b: int = setting(0, doc="Class B operations per month (GET, HEAD)")
+
+    def check(self, path: str, problems: Problems) -> None:
+        _non_negative(self, path, problems, "gb", "ia_gb", "class_a", "class_b")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Usage:
+    s3: dict[str, S3Usage] = setting(factory=dict, doc="per S3 bucket key")
+    efs: dict[str, EfsUsage] = setting(factory=dict, doc="per EFS key")
+    cdn: dict[str, CdnUsage] = setting(factory=dict, doc="per CDN key")
+    r2: dict[str, R2Usage] = setting(factory=dict, doc="per R2 bucket key")
+
+
+@dataclass(frozen=True, kw_only=True)
+class CostSettings:
+    price_sheet: str = setting(
+        "public-2026-11", doc="price sheet in ops/prices/ (`seeds` reproduces the seeds' tables)"
+    )
+    r2_free_tier: bool = setting(True, doc="subtract R2's monthly free tier (once per account)")
+
+
 # ----------------------------------------------------------------------------- the stack
 
 
@@ -972,6 +1058,7 @@ class AppConfig:
     )
     cdn: dict[str, Cdn] = setting(factory=dict, doc="CloudFront distributions over `s3` buckets")
     efs: dict[str, Efs] = setting(factory=dict, doc="encrypted EFS file systems by key")
+    usage: Usage = setting(factory=Usage, doc="monthly usage assumptions for the cost estimate")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -984,6 +1071,7 @@ class StackSettings:
         None, doc="required when any app declares R2 buckets"
     )
     key_rotation: KeyRotation = setting(factory=KeyRotation, doc="R2 key age policy")
+    cost: CostSettings = setting(factory=CostSettings, doc="cost estimate settings")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -995,6 +1083,7 @@ class StackConfig:
     tags: dict[str, str]
     cloudflare: CloudflareSettings | None = None
     key_rotation: KeyRotation = KeyRotation()
+    cost: CostSettings = CostSettings()
 
     def s3_buckets(self) -> list[tuple[str, str, S3Bucket]]:
         return [(app, key, b) for app, cfg in self.apps.items() for key, b in cfg.s3.items()]
@@ -1067,8 +1156,26 @@ def _check_cdn(cfg: StackSettings, aws_region: str, problems: Problems) -> None:
                     )
 
 
+def _check_usage(cfg: StackSettings, problems: Problems) -> None:
+    for app, app_cfg in cfg.apps.items():
+        for kind, declared in (
+            ("s3", app_cfg.s3),
+            ("efs", app_cfg.efs),
+            ("cdn", app_cfg.cdn),
+            ("r2", app_cfg.r2),
+        ):
+            for key in getattr(app_cfg.usage, kind):
+                if key not in declared:
+                    problems.add(
+                        f"apps.{app}.usage.{kind}.{key}",
+                        f"{key!r} is not a declared {kind} resource of app {app!r}; accepted: "
+                        f"{', '.join(sorted(declared)) or 'none declared'}",
+                    )
+
+
 def _check_stack(cfg: StackSettings, aws_region: str, problems: Problems) -> None:
     _check_r2(cfg, problems)
+    _check_usage(cfg, problems)
     _check_cdn(cfg, aws_region, problems)
     names: dict[str, str] = {}
 
@@ -1150,6 +1257,7 @@ def parse_stack_config(
         tags=settings.tags,
         cloudflare=settings.cloudflare,
         key_rotation=settings.key_rotation,
+        cost=settings.cost,
     )
 
 

@@ -109,7 +109,7 @@ class DataBucket(pulumi.ComponentResource):
         super().__init__("storage:index:DataBucket", name, None, opts)
         spec = args.spec
         region = args.region
-        tags = {**args.tags, "Name": spec.name}
+        tags = {**args.tags, "Name": spec.name, "purpose": spec.purpose}
         child = pulumi.ResourceOptions(parent=self)
 
         self._resource_name = name

@@ -139,8 +139,10 @@ def convert(tp: Any, raw: Any, path: str, problems: Problems) -> Any:
             return None
         out = {}
         for k, v in raw.items():
-            if not isinstance(k, key_type):
-                problems.add(path, f"key {k!r} must be a {key_type.__name__}")
+            if key_type is str and not isinstance(k, str):
+                problems.add(path, f"key {k!r} must be a string")
+                continue
+            if get_origin(key_type) is Literal and convert(key_type, k, join(path, str(k)), problems) is None:
                 continue
             value = convert(value_type, v, join(path, str(k)), problems)
             if value is not None:

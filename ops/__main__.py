@@ -10,6 +10,8 @@ from ops import stackfile
 
 
 def _plan(args: argparse.Namespace) -> int:
+    from ops import cost
+    from ops.diagram import write_diagram
     from ops.plan import PlanError, render_tree, run_plan
 
     try:
@@ -17,13 +19,45 @@ def _plan(args: argparse.Namespace) -> int:
     except PlanError as err:
         print(f"plan failed for stack {args.stack!r}:\n{err}", file=sys.stderr)
         return 2
+    violations = plan.violations()
+    estimate = cost.estimate(stackfile.config(stackfile.load(args.stack, args.root)))
     text = plan.dumps()
     if args.out:
         Path(args.out).write_text(text)
+    if args.diagram:
+        for path in write_diagram(plan, Path(args.diagram)):
+            print(f"wrote {path}", file=sys.stderr)
     if args.json:
         sys.stdout.write(text)
     else:
         print(render_tree(plan))
+        print()
+        mandatory = [v for v in violations if v.level == "mandatory"]
+        print(f"policy: {len(mandatory)} mandatory, {len(violations) - len(mandatory)} advisory")
+        for v in violations:
+            print(f"  {v}")
+        print()
+        print(cost.render(estimate))
+    return 1 if any(v.level == "mandatory" for v in violations) else 0
+
+
+def _cost(args: argparse.Namespace) -> int:
+    from ops import cost
+
+    cfg = stackfile.config(stackfile.load(args.stack, args.root))
+    try:
+        sheet = cost.load_sheet(args.sheet) if args.sheet else None
+    except KeyError as err:
+        print(f"error: {err.args[0]}", file=sys.stderr)
+        return 2
+    free = {"on": True, "off": False}.get(args.r2_free_tier or "")
+    estimate = cost.estimate(cfg, sheet, free)
+    if args.json:
+        import json
+
+        print(json.dumps(estimate.to_json(), indent=2, sort_keys=True))
+    else:
+        print(cost.render(estimate))
     return 0
 
 
@@ -73,6 +107,18 @@ def _keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def _diff(args: argparse.Namespace) -> int:
+    from ops import diff
+
+    try:
+        changes, base_total, head_total = diff.diff(args.base, args.head, args.stack, args.root)
+    except (RuntimeError, OSError) as err:
+        print(f"diff failed: {err}", file=sys.stderr)
+        return 2
+    print(diff.render(changes, base_total, head_total, args.base, args.head or "working tree"))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ops", description=__doc__)
     parser.add_argument("--root", type=Path, default=stackfile.ROOT, help=argparse.SUPPRESS)
@@ -82,7 +128,21 @@ def main(argv: list[str] | None = None) -> int:
     plan.add_argument("--stack", default="prod", help="stack name (Pulumi.<stack>.yaml)")
     plan.add_argument("--json", action="store_true", help="print the plan as JSON")
     plan.add_argument("--out", metavar="FILE", help="also write the JSON plan to FILE")
+    plan.add_argument("--diagram", metavar="FILE", help="write a Mermaid diagram (and SVG if dot is installed)")
     plan.set_defaults(func=_plan)
+
+    cost_p = sub.add_parser("cost", help="monthly cost estimate from the stack's usage assumptions")
+    cost_p.add_argument("--stack", default="prod")
+    cost_p.add_argument("--sheet", help="price sheet in ops/prices (default: the stack's cost.priceSheet)")
+    cost_p.add_argument("--r2-free-tier", choices=("on", "off"), help="override cost.r2FreeTier")
+    cost_p.add_argument("--json", action="store_true")
+    cost_p.set_defaults(func=_cost)
+
+    diff_p = sub.add_parser("diff", help="offline diff of two revisions (git worktrees)")
+    diff_p.add_argument("--base", required=True, help="git ref of the base, e.g. origin/main")
+    diff_p.add_argument("--head", help="git ref of the head (default: the working tree)")
+    diff_p.add_argument("--stack", default="prod")
+    diff_p.set_defaults(func=_diff)
 
     docs = sub.add_parser("docs", help="print the config reference generated from the classes")
     docs.add_argument("--write", metavar="README", help="replace the table between the markers")

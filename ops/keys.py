@@ -19,16 +19,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
 import yaml
 
-from components.config import (
-    R2Token,
-    StackConfig,
-    generation_key,
-    parse_stack_config,
-)
+from components.config import R2Token, StackConfig, generation_key
 from ops import stackfile
 
 
@@ -57,16 +50,7 @@ def generation_start(label: str) -> dt.date:
     return dt.date(year, 3 * (quarter - 1) + 1, 1)
 
 
-def parse_file(text: str, stack: str, project: str) -> StackConfig:
-    doc = yaml.safe_load(text) or {}
-    raw: dict[str, Any] = {}
-    region = None
-    for key, value in (doc.get("config") or {}).items():
-        if key == "aws:region":
-            region = value
-        elif key.startswith(f"{project}:"):
-            raw[key.split(":", 1)[1]] = value
-    return parse_stack_config(raw, aws_region=region, stack=stack, project=project)
+parse_file = stackfile.parse_config
 
 
 def tokens(cfg: StackConfig) -> list[TokenRef]:

@@ -282,6 +282,7 @@ class Registration:
     secret_outputs: list[str]
     replace_on_changes: list[str] = field(default_factory=list)
     delete_before_replace: bool = False
+    id: str = ""
 
 
 class RecordingMonitor(MockMonitor):
@@ -315,5 +316,6 @@ class RecordingMonitor(MockMonitor):
                 secret_outputs=sorted(request.additionalSecretOutputs),
                 replace_on_changes=sorted(request.replaceOnChanges),
                 delete_before_replace=bool(request.deleteBeforeReplace),
+                id=response.id if request.custom else "",
             )
         return response

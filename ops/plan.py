@@ -74,12 +74,28 @@ class Plan:
                     "secretOutputs": r.secret_outputs,
                     "replaceOnChanges": r.replace_on_changes,
                     "deleteBeforeReplace": r.delete_before_replace,
+                    "id": r.id,
                 }
                 for r in self.resources
             ],
             "outputs": self.outputs,
             "diagnostics": self.diagnostics,
         }
+
+    def policy_resources(self) -> list[Any]:
+        """The resources as the policy rules see them: inputs plus the id."""
+        from policy.rules import Resource
+
+        return [
+            Resource(r.type, r.name, r.urn, {**r.inputs, "id": r.id}, r.protect)
+            for r in self.resources
+            if r.custom
+        ]
+
+    def violations(self) -> list[Any]:
+        from policy.rules import evaluate
+
+        return evaluate(self.policy_resources())
 
     def dumps(self) -> str:
         return json.dumps(self.to_json(), indent=2, sort_keys=True) + "\n"

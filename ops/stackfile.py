@@ -77,5 +77,24 @@ def load(stack: str, root: Path = ROOT, path: Path | None = None) -> StackFile:
     return StackFile(project, stack, path, values, sorted(secret))
 
 
+def parse_config(text: str, stack: str, project: str) -> Any:
+    """The validated StackConfig of a stack file's text (ConfigError lists every problem)."""
+    from components.config import parse_stack_config
+
+    doc = yaml.safe_load(text) or {}
+    raw: dict[str, Any] = {}
+    region = None
+    for key, value in (doc.get("config") or {}).items():
+        if key == "aws:region":
+            region = value
+        elif key.startswith(f"{project}:"):
+            raw[key.split(":", 1)[1]] = value
+    return parse_stack_config(raw, aws_region=region, stack=stack, project=project)
+
+
+def config(sf: StackFile) -> Any:
+    return parse_config(sf.path.read_text(), sf.stack, sf.project)
+
+
 def available_stacks(root: Path = ROOT) -> list[str]:
     return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in root.glob("Pulumi.*.yaml"))
