@@ -24,7 +24,7 @@ venv: $(STAMP) ## create .venv and install the project with its dev tools
 lint: $(STAMP) ## ruff (lint + format check) and mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy components ops storage_runtime tests
+	$(BIN)/mypy components ops policy storage_runtime tests
 
 .PHONY: test
 test: lint ## lint, then the whole test suite

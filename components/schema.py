@@ -142,7 +142,10 @@ def convert(tp: Any, raw: Any, path: str, problems: Problems) -> Any:
             if key_type is str and not isinstance(k, str):
                 problems.add(path, f"key {k!r} must be a string")
                 continue
-            if get_origin(key_type) is Literal and convert(key_type, k, join(path, str(k)), problems) is None:
+            if (
+                get_origin(key_type) is Literal
+                and convert(key_type, k, join(path, str(k)), problems) is None
+            ):
                 continue
             value = convert(value_type, v, join(path, str(k)), problems)
             if value is not None:

@@ -128,12 +128,16 @@ def main(argv: list[str] | None = None) -> int:
     plan.add_argument("--stack", default="prod", help="stack name (Pulumi.<stack>.yaml)")
     plan.add_argument("--json", action="store_true", help="print the plan as JSON")
     plan.add_argument("--out", metavar="FILE", help="also write the JSON plan to FILE")
-    plan.add_argument("--diagram", metavar="FILE", help="write a Mermaid diagram (and SVG if dot is installed)")
+    plan.add_argument(
+        "--diagram", metavar="FILE", help="write a Mermaid diagram (and SVG if dot is installed)"
+    )
     plan.set_defaults(func=_plan)
 
     cost_p = sub.add_parser("cost", help="monthly cost estimate from the stack's usage assumptions")
     cost_p.add_argument("--stack", default="prod")
-    cost_p.add_argument("--sheet", help="price sheet in ops/prices (default: the stack's cost.priceSheet)")
+    cost_p.add_argument(
+        "--sheet", help="price sheet in ops/prices (default: the stack's cost.priceSheet)"
+    )
     cost_p.add_argument("--r2-free-tier", choices=("on", "off"), help="override cost.r2FreeTier")
     cost_p.add_argument("--json", action="store_true")
     cost_p.set_defaults(func=_cost)

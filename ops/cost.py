@@ -74,7 +74,11 @@ class Estimate:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "sheet": {"name": self.sheet.name, "source": self.sheet.source, "date": self.sheet.date},
+            "sheet": {
+                "name": self.sheet.name,
+                "source": self.sheet.source,
+                "date": self.sheet.date,
+            },
             "r2FreeTier": self.free_tier,
             "lines": [line.__dict__ for line in self.lines],
             "byApp": {k: round(v, 2) for k, v in self.by_app().items()},
@@ -82,12 +86,16 @@ class Estimate:
         }
 
 
-def estimate(cfg: StackConfig, sheet: PriceSheet | None = None, free_tier: bool | None = None) -> Estimate:
+def estimate(
+    cfg: StackConfig, sheet: PriceSheet | None = None, free_tier: bool | None = None
+) -> Estimate:
     sheet = sheet or load_sheet(cfg.cost.price_sheet)
     free_tier = cfg.cost.r2_free_tier if free_tier is None else free_tier
     lines: list[Line] = []
 
-    def add(app: str, item: str, quantity: float, unit: str, price_key: str, per: float = 1.0) -> None:
+    def add(
+        app: str, item: str, quantity: float, unit: str, price_key: str, per: float = 1.0
+    ) -> None:
         if quantity:
             unit_price = sheet.price(price_key)
             lines.append(Line(app, item, quantity, unit, unit_price, quantity / per * unit_price))
@@ -102,11 +110,24 @@ def estimate(cfg: StackConfig, sheet: PriceSheet | None = None, free_tier: bool 
             add(app, f"S3 {key} GET", s3.get_requests, "requests", "s3.get_thousand", 1000)
             add(app, f"S3 {key} egress", s3.egress_gb, "GB", "s3.egress_gb")
         for key, efs in usage.efs.items():
-            add(app, f"EFS {key} standard", efs.gb * (1 - efs.ia_share), "GB-month", "efs.storage.standard")
+            add(
+                app,
+                f"EFS {key} standard",
+                efs.gb * (1 - efs.ia_share),
+                "GB-month",
+                "efs.storage.standard",
+            )
             add(app, f"EFS {key} IA", efs.gb * efs.ia_share, "GB-month", "efs.storage.ia")
         for key, cdn in usage.cdn.items():
             add(app, f"CloudFront {key} egress", cdn.egress_gb, "GB", "cloudfront.egress_gb")
-            add(app, f"CloudFront {key} HTTPS", cdn.https_requests, "requests", "cloudfront.https_10k", 10_000)
+            add(
+                app,
+                f"CloudFront {key} HTTPS",
+                cdn.https_requests,
+                "requests",
+                "cloudfront.https_10k",
+                10_000,
+            )
         for key, r2 in usage.r2.items():
             add(app, f"R2 {key} storage", r2.gb, "GB-month", "r2.storage.standard")
             add(app, f"R2 {key} IA storage", r2.ia_gb, "GB-month", "r2.storage.ia")
@@ -118,14 +139,41 @@ def estimate(cfg: StackConfig, sheet: PriceSheet | None = None, free_tier: bool 
     if free_tier:
         free = sheet.r2_free_tier
         credits = (
-            ("storage", min(r2_totals["gb"], free["storage_gb"]), "GB-month", "r2.storage.standard", 1.0),
-            ("class A", min(r2_totals["class_a"], free["class_a"]), "operations", "r2.class_a_million", 1e6),
-            ("class B", min(r2_totals["class_b"], free["class_b"]), "operations", "r2.class_b_million", 1e6),
+            (
+                "storage",
+                min(r2_totals["gb"], free["storage_gb"]),
+                "GB-month",
+                "r2.storage.standard",
+                1.0,
+            ),
+            (
+                "class A",
+                min(r2_totals["class_a"], free["class_a"]),
+                "operations",
+                "r2.class_a_million",
+                1e6,
+            ),
+            (
+                "class B",
+                min(r2_totals["class_b"], free["class_b"]),
+                "operations",
+                "r2.class_b_million",
+                1e6,
+            ),
         )
         for what, quantity, unit, key, per in credits:
             if quantity:
                 price = sheet.price(key)
-                lines.append(Line("(account)", f"R2 free tier: {what}", -quantity, unit, price, -quantity / per * price))
+                lines.append(
+                    Line(
+                        "(account)",
+                        f"R2 free tier: {what}",
+                        -quantity,
+                        unit,
+                        price,
+                        -quantity / per * price,
+                    )
+                )
     return Estimate(sheet, lines, free_tier)
 
 
@@ -150,7 +198,9 @@ def render(est: Estimate) -> str:
     rows.append(("total", "", "", "", f"${est.total:,.2f}"))
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     body = [
-        "  ".join(c.rjust(widths[i]) if i >= 2 else c.ljust(widths[i]) for i, c in enumerate(r)).rstrip()
+        "  ".join(
+            c.rjust(widths[i]) if i >= 2 else c.ljust(widths[i]) for i, c in enumerate(r)
+        ).rstrip()
         for r in rows
     ]
     return "\n".join([head, *body, f"source: {est.sheet.source}"])

@@ -17,7 +17,9 @@ def _id(*parts: str) -> str:
     return re.sub(r"[^A-Za-z0-9_]", "_", "_".join(parts))
 
 
-def graph(plan: Plan) -> tuple[list[tuple[str, str, list[tuple[str, str, str]]]], list[tuple[str, str, str]]]:
+def graph(
+    plan: Plan,
+) -> tuple[list[tuple[str, str, list[tuple[str, str, str]]]], list[tuple[str, str, str]]]:
     """(apps with their (node id, label, shape) lists, edges (from, to, label))."""
     apps: list[tuple[str, str, list[tuple[str, str, str]]]] = []
     edges: list[tuple[str, str, str]] = []
@@ -28,16 +30,30 @@ def graph(plan: Plan) -> tuple[list[tuple[str, str, list[tuple[str, str, str]]]]
             nodes.append((_id(app, "s3", key), f"S3 {b['bucket']}", "bucket"))
             if "replica" in b:
                 rid = _id(app, "s3", key, "replica")
-                nodes.append((rid, f"S3 replica {b['replica']['bucket']} ({b['replica']['region']})", "bucket"))
+                nodes.append(
+                    (
+                        rid,
+                        f"S3 replica {b['replica']['bucket']} ({b['replica']['region']})",
+                        "bucket",
+                    )
+                )
                 edges.append((_id(app, "s3", key), rid, "replication"))
         for key, b in sorted((entry.get("r2") or {}).items()):
             nodes.append((_id(app, "r2", key), f"R2 {b['bucket']}", "bucket"))
         for key, t in sorted((entry.get("r2Tokens") or {}).items()):
-            nodes.append((_id(app, "token", key), f"R2 key {key} ({t['access']}, {t['activeGeneration']})", "key"))
+            nodes.append(
+                (
+                    _id(app, "token", key),
+                    f"R2 key {key} ({t['access']}, {t['activeGeneration']})",
+                    "key",
+                )
+            )
             for bucket in t["buckets"]:
                 edges.append((_id(app, "token", key), _id(app, "r2", bucket), t["access"]))
         for key, c in sorted((entry.get("cdn") or {}).items()):
-            nodes.append((_id(app, "cdn", key), f"CloudFront {', '.join(c['aliases']) or key}", "cdn"))
+            nodes.append(
+                (_id(app, "cdn", key), f"CloudFront {', '.join(c['aliases']) or key}", "cdn")
+            )
             for origin in c["origins"]:
                 edges.append((_id(app, "cdn", key), _id(app, "s3", origin), "OAI/OAC"))
         for key, fs in sorted((entry.get("efs") or {}).items()):
@@ -46,7 +62,12 @@ def graph(plan: Plan) -> tuple[list[tuple[str, str, list[tuple[str, str, str]]]]
     return apps, edges
 
 
-SHAPES = {"bucket": ('[("', '")]'), "key": ('{{"', '"}}'), "cdn": ('(["', '"])'), "fs": ('[/"', '"/]')}
+SHAPES = {
+    "bucket": ('[("', '")]'),
+    "key": ('{{"', '"}}'),
+    "cdn": ('(["', '"])'),
+    "fs": ('[/"', '"/]'),
+}
 
 
 def mermaid(plan: Plan) -> str:

@@ -27,16 +27,29 @@ REPLACES: dict[str, frozenset[str]] = {
     "aws:s3/bucket:Bucket": frozenset({"bucket", "bucketPrefix", "region", "objectLockEnabled"}),
     "aws:kms/key:Key": frozenset({"customerMasterKeySpec", "keyUsage", "region", "multiRegion"}),
     "aws:efs/fileSystem:FileSystem": frozenset(
-        {"creationToken", "encrypted", "kmsKeyId", "performanceMode", "availabilityZoneName", "region"}
+        {
+            "creationToken",
+            "encrypted",
+            "kmsKeyId",
+            "performanceMode",
+            "availabilityZoneName",
+            "region",
+        }
     ),
     "aws:efs/mountTarget:MountTarget": frozenset({"fileSystemId", "subnetId", "ipAddress"}),
     "aws:efs/accessPoint:AccessPoint": frozenset({"fileSystemId", "posixUser", "rootDirectory"}),
-    "aws:ec2/securityGroup:SecurityGroup": frozenset({"name", "namePrefix", "description", "vpcId"}),
-    "aws:acm/certificate:Certificate": frozenset({"domainName", "subjectAlternativeNames", "validationMethod"}),
+    "aws:ec2/securityGroup:SecurityGroup": frozenset(
+        {"name", "namePrefix", "description", "vpcId"}
+    ),
+    "aws:acm/certificate:Certificate": frozenset(
+        {"domainName", "subjectAlternativeNames", "validationMethod"}
+    ),
     "aws:iam/role:Role": frozenset({"name", "namePrefix"}),
     "aws:backup/vault:Vault": frozenset({"name", "kmsKeyArn"}),
     "aws:cloudfront/originAccessControl:OriginAccessControl": frozenset(),
-    "cloudflare:index/r2Bucket:R2Bucket": frozenset({"accountId", "name", "location", "jurisdiction", "storageClass"}),
+    "cloudflare:index/r2Bucket:R2Bucket": frozenset(
+        {"accountId", "name", "location", "jurisdiction", "storageClass"}
+    ),
     "cloudflare:index/r2CustomDomain:R2CustomDomain": frozenset({"domain", "zoneId", "bucketName"}),
     "cloudflare:index/accountToken:AccountToken": frozenset({"accountId"}),
 }
@@ -55,10 +68,8 @@ class Change:
 def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
     """`{"a": {"b": [1]}}` -> `{"a.b[0]": 1}`; JSON-in-string policies are expanded."""
     if isinstance(value, str) and value[:1] in "{[":
-        try:
+        with contextlib.suppress(ValueError):
             value = json.loads(value)
-        except ValueError:
-            pass
     if isinstance(value, dict) and value:
         out: dict[str, Any] = {}
         for k, v in value.items():
@@ -89,7 +100,9 @@ def compare(base: dict[str, Any], head: dict[str, Any]) -> list[Change]:
             changes.append(Change(urn, r["type"], r["name"], "remove"))
         else:
             a, b = flatten(old[urn]["inputs"]), flatten(new[urn]["inputs"])
-            props = [(k, a.get(k), b.get(k)) for k in sorted(a.keys() | b.keys()) if a.get(k) != b.get(k)]
+            props = [
+                (k, a.get(k), b.get(k)) for k in sorted(a.keys() | b.keys()) if a.get(k) != b.get(k)
+            ]
             for option in ("protect", "retainOnDelete"):
                 if old[urn].get(option) != new[urn].get(option):
                     props.append((f"(option) {option}", old[urn].get(option), new[urn].get(option)))
@@ -97,7 +110,9 @@ def compare(base: dict[str, Any], head: dict[str, Any]) -> list[Change]:
                 continue
             r = new[urn]
             forcing = REPLACES.get(r["type"], frozenset()) | set(r.get("replaceOnChanges") or [])
-            replaced_by = sorted({_top(k) for k, _, _ in props if _top(k) in forcing or "*" in forcing})
+            replaced_by = sorted(
+                {_top(k) for k, _, _ in props if _top(k) in forcing or "*" in forcing}
+            )
             kind = "replace" if replaced_by else "update"
             changes.append(Change(urn, r["type"], r["name"], kind, props, replaced_by))
     return changes
@@ -106,11 +121,19 @@ def compare(base: dict[str, Any], head: dict[str, Any]) -> list[Change]:
 @contextlib.contextmanager
 def worktree(repo: Path, ref: str) -> Iterator[Path]:
     path = Path(tempfile.mkdtemp(prefix="ops-diff-"))
-    subprocess.run(["git", "-C", str(repo), "worktree", "add", "--detach", "--force", str(path), ref], check=True, capture_output=True, text=True)
+    subprocess.run(
+        ["git", "-C", str(repo), "worktree", "add", "--detach", "--force", str(path), ref],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     try:
         yield path
     finally:
-        subprocess.run(["git", "-C", str(repo), "worktree", "remove", "--force", str(path)], capture_output=True)
+        subprocess.run(
+            ["git", "-C", str(repo), "worktree", "remove", "--force", str(path)],
+            capture_output=True,
+        )
 
 
 def plan_revision(root: Path, stack: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
@@ -118,7 +141,9 @@ def plan_revision(root: Path, stack: str) -> tuple[dict[str, Any], dict[str, Any
     env = {**os.environ, "PYTHONPATH": str(root)}
 
     def run(*args: str) -> str:
-        proc = subprocess.run([sys.executable, "-m", "ops", *args], cwd=root, env=env, capture_output=True, text=True)
+        proc = subprocess.run(
+            [sys.executable, "-m", "ops", *args], cwd=root, env=env, capture_output=True, text=True
+        )
         if proc.returncode not in (0, 1):  # 1 = mandatory policy violations, still a plan
             raise RuntimeError(f"`ops {' '.join(args)}` failed in {root}:\n{proc.stderr.strip()}")
         return proc.stdout
@@ -131,7 +156,9 @@ def plan_revision(root: Path, stack: str) -> tuple[dict[str, Any], dict[str, Any
     return plan, cost
 
 
-def diff(base: str, head: str | None, stack: str = "prod", repo: Path = stackfile.ROOT) -> tuple[list[Change], float | None, float | None]:
+def diff(
+    base: str, head: str | None, stack: str = "prod", repo: Path = stackfile.ROOT
+) -> tuple[list[Change], float | None, float | None]:
     with worktree(repo, base) as base_root:
         base_plan, base_cost = plan_revision(base_root, stack)
     if head is None:
@@ -151,7 +178,9 @@ def _short(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def render(changes: list[Change], base_total: float | None, head_total: float | None, base: str, head: str) -> str:
+def render(
+    changes: list[Change], base_total: float | None, head_total: float | None, base: str, head: str
+) -> str:
     counts = {k: sum(c.kind == k for c in changes) for k in ("add", "update", "replace", "remove")}
     lines = [
         f"offline diff {base}..{head}: {counts['add']} to add, {counts['update']} to update, "
@@ -165,7 +194,10 @@ def render(changes: list[Change], base_total: float | None, head_total: float | 
             lines.append(f"      {path}: {_short(old)} => {_short(new)}")
     if base_total is not None and head_total is not None:
         delta = head_total - base_total
-        lines.append(f"monthly cost: ${base_total:,.2f} -> ${head_total:,.2f} ({'+' if delta >= 0 else '-'}${abs(delta):,.2f})")
+        sign = "+" if delta >= 0 else "-"
+        lines.append(
+            f"monthly cost: ${base_total:,.2f} -> ${head_total:,.2f} ({sign}${abs(delta):,.2f})"
+        )
     elif head_total is not None:
         lines.append(f"monthly cost: ${head_total:,.2f} (no estimate at {base})")
     return "\n".join(lines)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
+
 import yaml
 
 from components.config import R2Token, StackConfig, generation_key

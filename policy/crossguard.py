@@ -15,7 +15,7 @@ from pulumi_policy import (
 )
 
 try:  # run as the pack (`pulumi preview --policy-pack policy`): this folder is the cwd
-    from rules import RULES, Resource, Rule  # type: ignore[import-not-found, no-redef]
+    from rules import RULES, Resource, Rule
 except ImportError:  # imported from the repository (tests)
     from policy.rules import RULES, Resource, Rule
 
@@ -27,12 +27,17 @@ def _resource_policy(rule: Rule) -> ResourceValidationPolicy:
     assert check is not None
 
     def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
-        resource = Resource(args.resource_type, args.name, args.urn, args.props, bool(args.opts.protect))
+        resource = Resource(
+            args.resource_type, args.name, args.urn, args.props, bool(args.opts.protect)
+        )
         for message in check(resource):
             report(message, None)
 
     return ResourceValidationPolicy(
-        name=rule.name, description=rule.description, enforcement_level=LEVELS[rule.level], validate=validate
+        name=rule.name,
+        description=rule.description,
+        enforcement_level=LEVELS[rule.level],
+        validate=validate,
     )
 
 
@@ -42,13 +47,17 @@ def _stack_policy(rule: Rule) -> StackValidationPolicy:
 
     def validate(args: StackValidationArgs, report: ReportViolation) -> None:
         resources = [
-            Resource(r.resource_type, r.name, r.urn, r.props, bool(r.opts.protect)) for r in args.resources
+            Resource(r.resource_type, r.name, r.urn, r.props, bool(r.opts.protect))
+            for r in args.resources
         ]
         for resource, message in check(resources):
             report(message, resource.urn)
 
     return StackValidationPolicy(
-        name=f"{rule.name}-stack", description=rule.description, enforcement_level=LEVELS[rule.level], validate=validate
+        name=f"{rule.name}-stack",
+        description=rule.description,
+        enforcement_level=LEVELS[rule.level],
+        validate=validate,
     )
 
 

@@ -40,7 +40,13 @@ TLS_FLOORS = ("TLSv1.2_2021", "TLSv1.2_2025", "TLSv1.3_2025")
 STATEFUL = (BUCKET, R2_BUCKET, EFS, KMS_KEY)
 R2_BUCKET_RESOURCE = "com.cloudflare.edge.r2.bucket."
 #: Minimum storage duration charged per class, days (S3 pricing page).
-MIN_DAYS = {"STANDARD_IA": 30, "ONEZONE_IA": 30, "GLACIER_IR": 90, "GLACIER": 90, "DEEP_ARCHIVE": 180}
+MIN_DAYS = {
+    "STANDARD_IA": 30,
+    "ONEZONE_IA": 30,
+    "GLACIER_IR": 90,
+    "GLACIER": 90,
+    "DEEP_ARCHIVE": 180,
+}
 #: Classes CloudFront cannot read from without a restore.
 ARCHIVED = ("GLACIER", "DEEP_ARCHIVE")
 
@@ -114,7 +120,8 @@ def _statements(policy: Any) -> list[dict[str, Any]]:
 def _denies_insecure_transport(policy: Any) -> bool:
     return any(
         s.get("Effect") == "Deny"
-        and str(s.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport")).lower() == "false"
+        and str(s.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport")).lower()
+        == "false"
         for s in _statements(policy)
     )
 
@@ -133,7 +140,12 @@ def _is_everyone(principal: Any) -> bool:
 
 def _pab_all_on(r: Resource) -> Iterator[str]:
     if r.type == PAB:
-        flags = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
+        flags = (
+            "blockPublicAcls",
+            "blockPublicPolicy",
+            "ignorePublicAcls",
+            "restrictPublicBuckets",
+        )
         off = [f for f in flags if r.props.get(f) is not True]
         if off:
             yield f"public access block has {', '.join(off)} off"
@@ -147,7 +159,11 @@ def _every_bucket_blocked(resources: Sequence[Resource]) -> Iterator[tuple[Resou
 
 
 def _no_public_acl_or_policy(r: Resource) -> Iterator[str]:
-    if r.type == ACL and r.props.get("acl") in ("public-read", "public-read-write", "authenticated-read"):
+    if r.type == ACL and r.props.get("acl") in (
+        "public-read",
+        "public-read-write",
+        "authenticated-read",
+    ):
         yield f"canned ACL {r.props.get('acl')!r} makes objects public"
     if r.type == OWNERSHIP:
         owner = r.props.get("rule", {}).get("objectOwnership")
@@ -155,7 +171,11 @@ def _no_public_acl_or_policy(r: Resource) -> Iterator[str]:
             yield f"object ownership {owner!r} keeps ACLs enabled; use BucketOwnerEnforced"
     if r.type == POLICY:
         for s in _statements(r.props.get("policy")):
-            if s.get("Effect") == "Allow" and _is_everyone(s.get("Principal")) and not s.get("Condition"):
+            if (
+                s.get("Effect") == "Allow"
+                and _is_everyone(s.get("Principal"))
+                and not s.get("Condition")
+            ):
                 yield f"statement {s.get('Sid', '?')!r} allows everyone without a condition"
 
 
@@ -176,7 +196,10 @@ def _data_buckets_versioned(resources: Sequence[Resource]) -> Iterator[tuple[Res
     for b in _of(resources, BUCKET):
         if (b.props.get("tags") or {}).get("purpose") == "logs":
             continue
-        states = [v.props.get("versioningConfiguration", {}).get("status") for v in versioning.get(_bucket_name(b), [])]
+        states = [
+            v.props.get("versioningConfiguration", {}).get("status")
+            for v in versioning.get(_bucket_name(b), [])
+        ]
         if "Enabled" not in states:
             yield b, "data bucket is not versioned (tag purpose=logs exempts log buckets)"
 
@@ -184,19 +207,30 @@ def _data_buckets_versioned(resources: Sequence[Resource]) -> Iterator[tuple[Res
 def _every_bucket_tls_only(resources: Sequence[Resource]) -> Iterator[tuple[Resource, str]]:
     policies = _by_bucket(resources, POLICY)
     for b in _of(resources, BUCKET):
-        if not any(_denies_insecure_transport(p.props.get("policy")) for p in policies.get(_bucket_name(b), [])):
+        if not any(
+            _denies_insecure_transport(p.props.get("policy"))
+            for p in policies.get(_bucket_name(b), [])
+        ):
             yield b, "no bucket policy denies requests without TLS (aws:SecureTransport false)"
 
 
 def _multipart_aborted(resources: Sequence[Resource]) -> Iterator[tuple[Resource, str]]:
     lifecycles = _by_bucket(resources, LIFECYCLE)
     for b in _of(resources, BUCKET):
-        rules = [rule for lc in lifecycles.get(_bucket_name(b), []) for rule in lc.props.get("rules", [])]
-        if not any("abortIncompleteMultipartUpload" in rule and rule.get("status") == "Enabled" for rule in rules):
+        rules = [
+            rule for lc in lifecycles.get(_bucket_name(b), []) for rule in lc.props.get("rules", [])
+        ]
+        if not any(
+            "abortIncompleteMultipartUpload" in rule and rule.get("status") == "Enabled"
+            for rule in rules
+        ):
             yield b, "incomplete multipart uploads are never aborted (billed, invisible parts)"
     # An R2 lifecycle replaces R2's default 7-day abort rule, so it must carry its own.
     for r in _of(resources, R2_LIFECYCLE):
-        if not any("abortMultipartUploadsTransition" in rule and rule.get("enabled") for rule in r.props.get("rules", [])):
+        if not any(
+            "abortMultipartUploadsTransition" in rule and rule.get("enabled")
+            for rule in r.props.get("rules", [])
+        ):
             yield r, "R2 lifecycle without an abort-multipart rule removes R2's default one"
 
 
@@ -206,7 +240,11 @@ def _minimum_durations(r: Resource) -> Iterator[str]:
     for rule in r.props.get("rules", []):
         for key, day_key, expiry in (
             ("transitions", "days", ("expiration", "days")),
-            ("noncurrentVersionTransitions", "noncurrentDays", ("noncurrentVersionExpiration", "noncurrentDays")),
+            (
+                "noncurrentVersionTransitions",
+                "noncurrentDays",
+                ("noncurrentVersionExpiration", "noncurrentDays"),
+            ),
         ):
             steps = sorted(rule.get(key, []), key=lambda t: t.get(day_key, 0))
             ends = [t.get(day_key, 0) for t in steps[1:]]
@@ -218,8 +256,9 @@ def _minimum_durations(r: Resource) -> Iterator[str]:
                 stay = end - step.get(day_key, 0)
                 if stay < minimum:
                     yield (
-                        f"rule {rule.get('id')!r}: objects leave {step['storageClass']} after {stay} days; "
-                        f"its minimum storage duration is {minimum} days (the rest is billed anyway)"
+                        f"rule {rule.get('id')!r}: objects leave {step['storageClass']} after "
+                        f"{stay} days; its minimum storage duration is {minimum} days "
+                        "(the rest is billed anyway)"
                     )
 
 
@@ -263,7 +302,9 @@ def _tls_floor(r: Resource) -> Iterator[str]:
 
 
 def _default_certificate(r: Resource) -> Iterator[str]:
-    if r.type == DISTRIBUTION and r.props.get("viewerCertificate", {}).get("cloudfrontDefaultCertificate"):
+    if r.type == DISTRIBUTION and r.props.get("viewerCertificate", {}).get(
+        "cloudfrontDefaultCertificate"
+    ):
         yield "the *.cloudfront.net certificate allows TLS 1.0; use aliases with an ACM certificate"
 
 
@@ -289,11 +330,12 @@ def _cdn_origins_not_archived(resources: Sequence[Resource]) -> Iterator[tuple[R
                 for rule in lc.props.get("rules", []):
                     for t in rule.get("transitions", []):
                         if t.get("storageClass") in ARCHIVED:
-                            yield d, (
-                                f"origin {bucket!r} moves objects to {t['storageClass']} after "
-                                f"{t.get('days')} days (rule {rule.get('id')!r}); CloudFront gets 403 "
-                                "for them until they are restored"
+                            message = (
+                                f"origin {bucket!r} moves objects to {t['storageClass']} "
+                                f"after {t.get('days')} days (rule {rule.get('id')!r}); "
+                                "CloudFront gets 403 for them until they are restored"
                             )
+                            yield d, message
 
 
 # ------------------------------------------------------------------------------- EFS
@@ -326,9 +368,9 @@ def _nfs_from_groups(r: Resource) -> Iterator[str]:
     cidr_keys = ("cidrIpv4", "cidrIpv6", "prefixListId", "cidrBlocks", "ipv6CidrBlocks")
     if r.type == INGRESS and _covers_nfs(r.props) and any(r.props.get(k) for k in cidr_keys):
         yield "NFS (2049) is open to an address range; open it to security groups only"
-    if r.type == SG_RULE and r.props.get("type") == "ingress" and _covers_nfs(r.props):
-        if any(r.props.get(k) for k in cidr_keys):
-            yield "NFS (2049) is open to an address range; open it to security groups only"
+    ingress_rule = r.type == SG_RULE and r.props.get("type") == "ingress"
+    if ingress_rule and _covers_nfs(r.props) and any(r.props.get(k) for k in cidr_keys):
+        yield "NFS (2049) is open to an address range; open it to security groups only"
     if r.type == SG:
         for rule in r.props.get("ingress", []):
             if _covers_nfs(rule) and any(rule.get(k) for k in cidr_keys):
@@ -351,7 +393,11 @@ def _tokens_bucket_scoped(r: Resource) -> Iterator[str]:
         if not resources:
             yield "policy names no resource"
         for key, value in resources.items():
-            if not key.startswith(R2_BUCKET_RESOURCE) or "*" in key or value != "*" and not isinstance(value, str):
+            if (
+                not key.startswith(R2_BUCKET_RESOURCE)
+                or "*" in key
+                or (value != "*" and not isinstance(value, str))
+            ):
                 yield f"resource {key!r} is not a single R2 bucket"
 
 
@@ -364,24 +410,110 @@ def _protected(r: Resource) -> Iterator[str]:
 
 
 RULES: tuple[Rule, ...] = (
-    Rule("s3-public-access-blocked", "All four public-access flags on every bucket.", "mandatory", _pab_all_on, _every_bucket_blocked),
-    Rule("s3-no-public-acl-or-policy", "ACLs disabled, no canned public ACL, no unconditional Allow for everyone.", "mandatory", _no_public_acl_or_policy),
-    Rule("s3-encrypted", "Default encryption on every bucket.", "mandatory", stack=_every_bucket_encrypted),
-    Rule("s3-data-buckets-versioned", "Versioning on every bucket but log buckets.", "mandatory", stack=_data_buckets_versioned),
-    Rule("s3-tls-only", "Every bucket policy denies requests without TLS.", "mandatory", stack=_every_bucket_tls_only),
-    Rule("incomplete-multipart-aborted", "Lifecycle aborts incomplete multipart uploads (S3, R2).", "mandatory", stack=_multipart_aborted),
-    Rule("s3-replication-versioned", "Replication source and destination are versioned.", "mandatory", stack=_replication_both_versioned),
-    Rule("cloudfront-https-only", "Every cache behaviour redirects HTTP or refuses it.", "mandatory", _https_only),
-    Rule("cloudfront-tls-floor", "Custom certificates with TLSv1.2_2021 or newer.", "mandatory", _tls_floor),
-    Rule("cloudfront-default-certificate", "The default certificate allows old TLS.", "advisory", _default_certificate),
-    Rule("cloudfront-origin-access", "S3 origins only through an OAI or OAC.", "mandatory", _origin_access),
-    Rule("cloudfront-origin-not-archived", "CDN origins keep objects readable (no Glacier/Deep Archive).", "advisory", stack=_cdn_origins_not_archived),
+    Rule(
+        "s3-public-access-blocked",
+        "All four public-access flags on every bucket.",
+        "mandatory",
+        _pab_all_on,
+        _every_bucket_blocked,
+    ),
+    Rule(
+        "s3-no-public-acl-or-policy",
+        "ACLs disabled, no canned public ACL, no unconditional Allow for everyone.",
+        "mandatory",
+        _no_public_acl_or_policy,
+    ),
+    Rule(
+        "s3-encrypted",
+        "Default encryption on every bucket.",
+        "mandatory",
+        stack=_every_bucket_encrypted,
+    ),
+    Rule(
+        "s3-data-buckets-versioned",
+        "Versioning on every bucket but log buckets.",
+        "mandatory",
+        stack=_data_buckets_versioned,
+    ),
+    Rule(
+        "s3-tls-only",
+        "Every bucket policy denies requests without TLS.",
+        "mandatory",
+        stack=_every_bucket_tls_only,
+    ),
+    Rule(
+        "incomplete-multipart-aborted",
+        "Lifecycle aborts incomplete multipart uploads (S3, R2).",
+        "mandatory",
+        stack=_multipart_aborted,
+    ),
+    Rule(
+        "s3-replication-versioned",
+        "Replication source and destination are versioned.",
+        "mandatory",
+        stack=_replication_both_versioned,
+    ),
+    Rule(
+        "cloudfront-https-only",
+        "Every cache behaviour redirects HTTP or refuses it.",
+        "mandatory",
+        _https_only,
+    ),
+    Rule(
+        "cloudfront-tls-floor",
+        "Custom certificates with TLSv1.2_2021 or newer.",
+        "mandatory",
+        _tls_floor,
+    ),
+    Rule(
+        "cloudfront-default-certificate",
+        "The default certificate allows old TLS.",
+        "advisory",
+        _default_certificate,
+    ),
+    Rule(
+        "cloudfront-origin-access",
+        "S3 origins only through an OAI or OAC.",
+        "mandatory",
+        _origin_access,
+    ),
+    Rule(
+        "cloudfront-origin-not-archived",
+        "CDN origins keep objects readable (no Glacier/Deep Archive).",
+        "advisory",
+        stack=_cdn_origins_not_archived,
+    ),
     Rule("efs-encrypted-cmk", "EFS encrypted with a customer-managed key.", "mandatory", _efs_cmk),
-    Rule("efs-tls-only", "EFS file-system policy denies access without TLS.", "mandatory", stack=_efs_tls_only),
-    Rule("nfs-from-security-groups", "NFS ingress only from security groups.", "mandatory", _nfs_from_groups),
-    Rule("r2-tokens-bucket-scoped", "R2 tokens scoped to named buckets only.", "mandatory", _tokens_bucket_scoped),
-    Rule("stateful-protected", "Buckets, file systems and keys are protected.", "mandatory", _protected),
-    Rule("lifecycle-minimum-storage-duration", "Transitions that pay a minimum-duration penalty.", "advisory", _minimum_durations),
+    Rule(
+        "efs-tls-only",
+        "EFS file-system policy denies access without TLS.",
+        "mandatory",
+        stack=_efs_tls_only,
+    ),
+    Rule(
+        "nfs-from-security-groups",
+        "NFS ingress only from security groups.",
+        "mandatory",
+        _nfs_from_groups,
+    ),
+    Rule(
+        "r2-tokens-bucket-scoped",
+        "R2 tokens scoped to named buckets only.",
+        "mandatory",
+        _tokens_bucket_scoped,
+    ),
+    Rule(
+        "stateful-protected",
+        "Buckets, file systems and keys are protected.",
+        "mandatory",
+        _protected,
+    ),
+    Rule(
+        "lifecycle-minimum-storage-duration",
+        "Transitions that pay a minimum-duration penalty.",
+        "advisory",
+        _minimum_durations,
+    ),
 )
 
 
@@ -390,7 +522,11 @@ def evaluate(resources: Sequence[Resource], rules: Sequence[Rule] = RULES) -> li
     for rule in rules:
         if rule.resource is not None:
             for r in resources:
-                out += [Violation(rule.name, rule.level, r.name, r.urn, m) for m in rule.resource(r)]
+                out += [
+                    Violation(rule.name, rule.level, r.name, r.urn, m) for m in rule.resource(r)
+                ]
         if rule.stack is not None:
-            out += [Violation(rule.name, rule.level, r.name, r.urn, m) for r, m in rule.stack(resources)]
+            out += [
+                Violation(rule.name, rule.level, r.name, r.urn, m) for r, m in rule.stack(resources)
+            ]
     return sorted(out, key=lambda v: (v.level != "mandatory", v.rule, v.name, v.message))

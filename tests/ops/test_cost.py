@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
@@ -15,7 +16,7 @@ ROOT = stackfile.ROOT
 
 
 @pytest.fixture(scope="module")
-def prod_config():  # type: ignore[no-untyped-def]
+def prod_config() -> Any:
     return stackfile.config(stackfile.load("prod"))
 
 
@@ -23,7 +24,7 @@ def lines_of(est: cost.Estimate, app: str) -> dict[str, float]:
     return {line.item: round(line.amount, 2) for line in est.lines if line.app == app}
 
 
-def test_seed_003_table_is_reproduced(prod_config) -> None:  # type: ignore[no-untyped-def]
+def test_seed_003_table_is_reproduced(prod_config: Any) -> None:
     est = cost.estimate(prod_config, cost.load_sheet("seeds"), free_tier=False)
     assert lines_of(est, "pingvas-studio") == {
         "EFS models standard": 150.00,
@@ -34,7 +35,7 @@ def test_seed_003_table_is_reproduced(prod_config) -> None:  # type: ignore[no-u
     assert round(est.by_app()["pingvas-studio"], 2) == 285.00
 
 
-def test_seed_004_r2_analysis_is_reproduced(prod_config) -> None:  # type: ignore[no-untyped-def]
+def test_seed_004_r2_analysis_is_reproduced(prod_config: Any) -> None:
     est = cost.estimate(prod_config, cost.load_sheet("seeds"), free_tier=False)
     assert lines_of(est, "fit-files") == {
         "R2 activities storage": 0.75,
@@ -44,12 +45,16 @@ def test_seed_004_r2_analysis_is_reproduced(prod_config) -> None:  # type: ignor
     assert round(est.by_app()["fit-files"]) == 1  # "총 비용: ~$1/월"
 
 
-def test_r2_free_tier_is_one_account_wide_credit(prod_config) -> None:  # type: ignore[no-untyped-def]
+def test_r2_free_tier_is_one_account_wide_credit(prod_config: Any) -> None:
     sheet = cost.load_sheet("public-2026-11")
     with_free = cost.estimate(prod_config, sheet, free_tier=True)
     without = cost.estimate(prod_config, sheet, free_tier=False)
     credits = [line for line in with_free.lines if line.app == "(account)"]
-    assert {line.item for line in credits} == {"R2 free tier: storage", "R2 free tier: class A", "R2 free tier: class B"}
+    assert {line.item for line in credits} == {
+        "R2 free tier: storage",
+        "R2 free tier: class A",
+        "R2 free tier: class B",
+    }
     storage = next(line for line in credits if line.item.endswith("storage"))
     assert storage.quantity == -10  # 10 GB-month, once, whatever the number of buckets
     assert with_free.total == pytest.approx(without.total + sum(line.amount for line in credits))
@@ -65,18 +70,50 @@ def test_sheets_carry_source_and_date() -> None:
 
 
 def test_usage_must_name_declared_resources() -> None:
-    raw = {"apps": {"app": {"s3": {"data": {"name": "acme-data"}}, "usage": {"s3": {"photos": {"gb": {"STANDARD": 1}}}}}}}
-    with pytest.raises(ConfigError, match=r"apps.app.usage.s3.photos: 'photos' is not a declared s3 resource of app 'app'; accepted: data"):
+    raw = {
+        "apps": {
+            "app": {
+                "s3": {"data": {"name": "acme-data"}},
+                "usage": {"s3": {"photos": {"gb": {"STANDARD": 1}}}},
+            }
+        }
+    }
+    with pytest.raises(
+        ConfigError,
+        match=r"apps.app.usage.s3.photos: 'photos' is not a declared s3 resource of app 'app'; accepted: data",
+    ):
         parse_stack_config(raw, aws_region="ap-northeast-2", stack="t")
     raw["apps"]["app"]["usage"] = {"s3": {"data": {"gb": {"STANDARD_FAST": 1}}}}
-    with pytest.raises(ConfigError, match=r"usage.s3.data.gb.STANDARD_FAST: 'STANDARD_FAST' is not accepted"):
+    with pytest.raises(
+        ConfigError, match=r"usage.s3.data.gb.STANDARD_FAST: 'STANDARD_FAST' is not accepted"
+    ):
         parse_stack_config(raw, aws_region="ap-northeast-2", stack="t")
 
 
 def test_cli_json_and_table() -> None:
-    proc = subprocess.run([sys.executable, "-m", "ops", "cost", "--stack", "prod", "--sheet", "seeds", "--r2-free-tier", "off", "--json"], cwd=ROOT, capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ops",
+            "cost",
+            "--stack",
+            "prod",
+            "--sheet",
+            "seeds",
+            "--r2-free-tier",
+            "off",
+            "--json",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     data = json.loads(proc.stdout)
     assert data["byApp"]["pingvas-studio"] == 285.0
     assert data["sheet"]["name"] == "seeds"
-    table = subprocess.run([sys.executable, "-m", "ops", "cost"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    table = subprocess.run(
+        [sys.executable, "-m", "ops", "cost"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
     assert "price sheet 'public-2026-11'" in table and "pingvas-studio  subtotal" in table

@@ -17,7 +17,7 @@ def test_mermaid_has_every_app_and_edge(prod_plan: Plan) -> None:
     assert "jokbodude_token_service -- read-write --> jokbodude_r2_files" in text
     assert "pingvas_studio_cdn_images -- OAI/OAC --> pingvas_studio_s3_thumbnails" in text
     assert "pingvas_studio_s3_images -- replication --> pingvas_studio_s3_images_replica" in text
-    assert 'EFS models (/models)' in text
+    assert "EFS models (/models)" in text
 
 
 def test_readme_shows_the_current_diagram(prod_plan: Plan) -> None:

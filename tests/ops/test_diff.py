@@ -15,12 +15,13 @@ from ops.diff import compare, flatten
 ROOT = stackfile.ROOT
 
 
+def r(resource: str, typ: str = "aws:s3/bucket:Bucket", **inputs: Any) -> dict[str, Any]:
+    urn = f"urn:pulumi:s::p::{typ}::{resource}"
+    return {"urn": urn, "type": typ, "name": resource, "inputs": inputs, "protect": True}
+
+
 def plan(*resources: dict[str, Any]) -> dict[str, Any]:
     return {"resources": list(resources)}
-
-
-def r(name: str, typ: str = "aws:s3/bucket:Bucket", **inputs: Any) -> dict[str, Any]:
-    return {"urn": f"urn:pulumi:s::p::{typ}::{name}", "type": typ, "name": name, "inputs": inputs, "protect": True}
 
 
 def test_flatten_expands_nested_and_json_strings() -> None:
@@ -32,8 +33,16 @@ def test_flatten_expands_nested_and_json_strings() -> None:
 
 
 def test_added_removed_updated_and_replaced() -> None:
-    base = plan(r("keep", bucket="k", tags={"a": "1"}), r("gone", bucket="g"), r("renamed", bucket="old-name"))
-    head = plan(r("keep", bucket="k", tags={"a": "2"}), r("new", bucket="n"), r("renamed", bucket="new-name"))
+    base = plan(
+        r("keep", bucket="k", tags={"a": "1"}),
+        r("gone", bucket="g"),
+        r("renamed", bucket="old-name"),
+    )
+    head = plan(
+        r("keep", bucket="k", tags={"a": "2"}),
+        r("new", bucket="n"),
+        r("renamed", bucket="new-name"),
+    )
     changes = {c.name: c for c in compare(base, head)}
     assert changes["new"].kind == "add"
     assert changes["gone"].kind == "remove"
@@ -64,7 +73,9 @@ def clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
     stack = path / "Pulumi.prod.yaml"
     text = stack.read_text()
     text = text.replace("deleteAfterDays: 1\n", "deleteAfterDays: 2\n")  # update
-    text = text.replace("name: pingvas-studio-backups", "name: pingvas-studio-backup-archive")  # replace
+    text = text.replace(
+        "name: pingvas-studio-backups", "name: pingvas-studio-backup-archive"
+    )  # replace
     text = text.replace("models: {gb: 500}", "models: {gb: 600}")  # cost change
     stack.write_text(text)
     subprocess.run([*git, "commit", "-qam", "head"], check=True)
@@ -74,7 +85,10 @@ def clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_diff_between_two_commits(clone: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "ops", "diff", "--base", "HEAD~1", "--head", "HEAD"],
-        cwd=clone, capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(clone)},
+        cwd=clone,
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(clone)},
     )
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
