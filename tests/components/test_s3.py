@@ -267,7 +267,7 @@ def test_children_are_parented_and_named_after_the_component(pulumi_run: Any) ->
 
 def test_tags_reach_the_bucket(pulumi_run: Any) -> None:
     tags = bucket(pulumi_run, tags={"app": "acme"}).one(B).inputs["tags"]
-    assert tags == {"app": "acme", "Name": "acme-data"}
+    assert tags == {"app": "acme", "Name": "acme-data", "purpose": "data"}
 
 
 def test_policy_json_is_valid_for_every_bucket_in_a_run(pulumi_run: Any) -> None:
