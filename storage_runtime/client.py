@@ -11,8 +11,6 @@ from botocore.config import Config
 
 from storage_runtime.settings import Settings
 
-CONNECT_TIMEOUT_SECONDS = 5  # a dead endpoint fails fast instead of after botocore's 60 s
-READ_TIMEOUT_SECONDS = 60  # generous: large GETs stream slowly over poor links
 MAX_ATTEMPTS = 5  # total attempts, standard mode: exponential backoff with jitter
 
 _lock = threading.Lock()
@@ -43,8 +41,8 @@ def client_config(settings: Settings) -> Config:
         region_name=settings.region,
         s3=s3,
         retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
-        connect_timeout=CONNECT_TIMEOUT_SECONDS,
-        read_timeout=READ_TIMEOUT_SECONDS,
+        connect_timeout=settings.connect_timeout_seconds,
+        read_timeout=settings.read_timeout_seconds,
         # one connection per concurrent transfer plus headroom for presign/head calls
         max_pool_connections=max(10, settings.max_concurrency + 2),
         **kwargs,

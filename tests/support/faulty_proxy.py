@@ -1,0 +1,135 @@
+"""An HTTP proxy on 127.0.0.1 in front of the S3 server that injects faults into a fraction of
+requests: 503 SlowDown answers, connection resets, and stalls longer than the client's read
+timeout. Bounded: at most `max_faults` faults, then it only forwards. Can also hold requests
+that match a pattern (to freeze a transfer mid-way)."""
+
+from __future__ import annotations
+
+import http.client
+import random
+import socket
+import struct
+import threading
+import time
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "upgrade"}
+SLOW_DOWN = (
+    b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code>'
+    b"<Message>Please reduce your request rate.</Message></Error>"
+)
+
+
+class FaultProxy:
+    def __init__(
+        self,
+        upstream: str,
+        *,
+        rate: float = 0.2,
+        modes: tuple[str, ...] = ("503", "reset", "stall"),
+        stall_seconds: float = 2.5,
+        max_faults: int = 60,
+        seed: int = 7,
+    ) -> None:
+        parts = urlsplit(upstream)
+        self.upstream = (parts.hostname or "127.0.0.1", parts.port or 80)
+        self.rate, self.modes, self.stall_seconds, self.max_faults = (
+            rate,
+            modes,
+            stall_seconds,
+            max_faults,
+        )
+        self.random = random.Random(seed)
+        self.lock = threading.Lock()
+        self.faults: Counter[str] = Counter()
+        self.requests = 0
+        self.hold_after: tuple[str, int] | None = None  # (substring of the path, how many pass)
+        self.held = threading.Event()
+        self.release = threading.Event()
+        self._seen: Counter[str] = Counter()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> FaultProxy:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+    def _fault(self) -> str | None:
+        with self.lock:
+            self.requests += 1
+            if sum(self.faults.values()) >= self.max_faults or self.random.random() >= self.rate:
+                return None
+            mode = self.random.choice(self.modes)
+            self.faults[mode] += 1
+            return mode
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _body(self) -> bytes:
+                length = int(self.headers.get("Content-Length") or 0)
+                return self.rfile.read(length) if length else b""
+
+            def _handle(self) -> None:
+                body = self._body()
+                if proxy.hold_after is not None:
+                    needle, passes = proxy.hold_after
+                    if needle in self.path:
+                        with proxy.lock:
+                            proxy._seen[needle] += 1
+                            seen = proxy._seen[needle]
+                        if seen > passes:
+                            proxy.held.set()
+                            proxy.release.wait(30)
+                mode = proxy._fault()
+                if mode == "503":
+                    self.send_response(503)
+                    self.send_header("Content-Type", "application/xml")
+                    self.send_header("Content-Length", str(len(SLOW_DOWN)))
+                    self.end_headers()
+                    self.wfile.write(SLOW_DOWN)
+                    return
+                if mode == "reset":
+                    # RST instead of FIN: the client sees "connection reset by peer"
+                    self.connection.setsockopt(
+                        socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                    )
+                    self.connection.close()
+                    self.close_connection = True
+                    return
+                if mode == "stall":
+                    time.sleep(proxy.stall_seconds)
+                upstream = http.client.HTTPConnection(*proxy.upstream, timeout=60)
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
+                upstream.request(self.command, self.path, body=body or None, headers=headers)
+                response = upstream.getresponse()
+                data = response.read()
+                self.send_response(response.status)
+                for k, v in response.getheaders():
+                    if k.lower() not in HOP_BY_HOP and k.lower() != "content-length":
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+                upstream.close()
+
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle
+
+        return Handler
