@@ -432,10 +432,7 @@ class Syncer:
                 futures.append(self.parts.submit(send, number, chunk))
                 number += 1
             parts = [fu.result() for fu in futures]
-            response = self.client.complete_multipart_upload(
-                Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
-            )
-            report.add(retried=_attempts(response))
+            self._complete(bucket, key, upload_id, parts, total, report)
         except BaseException:
             try:
                 self.client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
@@ -443,6 +440,30 @@ class Syncer:
                 log.warning("could not abort multipart upload %s of %s", upload_id, key)
             raise
         return total
+
+    def _complete(
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        parts: list[dict[str, Any]],
+        size: int,
+        report: Report,
+    ) -> None:
+        try:
+            response = self.client.complete_multipart_upload(
+                Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
+            )
+            report.add(retried=_attempts(response))
+        except ClientError as err:
+            # A retried Complete whose first attempt timed out after the server finished it
+            # finds no upload any more: the object with its final size is the proof it worked.
+            if err.response.get("Error", {}).get("Code") != "NoSuchUpload":
+                raise
+            head = self.client.head_object(Bucket=bucket, Key=key)
+            if head["ContentLength"] != size or not str(head["ETag"]).endswith(f'-{len(parts)}"'):
+                raise
+            log.info("multipart upload of %s was completed by an earlier attempt", key)
 
     def _abort_open_uploads(self, bucket: str, prefix: str) -> int:
         aborted = 0
