@@ -6,8 +6,8 @@
 - Skips what is already identical: same size and same ETag (MD5, or the multipart ETag
   computed locally with the same part size), or, with `--compare mtime`, same size and a
   remote copy at least as new; `--compare size` for size only.
-- Memory is bounded whatever the file sizes: small files stream from disk, large ones go up
-  in 8 MiB parts with at most `memory budget / part size` parts in memory across all files.
+- Memory is bounded whatever the file sizes: every body streams from disk (large files in
+  8 MiB parts read from their slice of the file), with at most `concurrency` requests in flight.
 - Never a partial object: a failed multipart upload is aborted, downloads land under a
   temporary name and are renamed when complete; at start, multipart uploads left open under
   the destination prefix by an interrupted run are aborted, so a re-run is a clean resume.
@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import os
 import re
@@ -31,11 +32,13 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
+import urllib3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from storage_runtime.client import make_client
+from storage_runtime.direct import DirectPut
 from storage_runtime.errors import SettingsError, StorageError
 from storage_runtime.keys import validate_key, validate_prefix
 from storage_runtime.settings import Settings
@@ -44,7 +47,6 @@ log = logging.getLogger(__name__)
 
 MiB = 1024 * 1024
 PART_SIZE = 8 * MiB  # also what aws-cli and s5cmd use, so their ETags compare equal
-MEMORY_BUDGET = 64 * MiB
 FILE_ATTEMPTS = 3
 DELETE_BATCH = 1000
 
@@ -207,22 +209,51 @@ def local_etag(path: Path, size: int, part_size: int = PART_SIZE) -> str:
     return f"{hashlib.md5(b''.join(digests), usedforsecurity=False).hexdigest()}-{len(digests)}"
 
 
-def _read_exactly(stream: IO[bytes], size: int) -> bytes:
-    chunks, got = [], 0
-    while got < size:
-        chunk = stream.read(size - got)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        got += len(chunk)
-    return b"".join(chunks)
+class FileSlice(io.RawIOBase):
+    """`length` bytes of a file from `offset`, read on demand: a part is sent (and hashed for
+    its signature) straight from disk, so no part sits in memory. Seekable, so that botocore
+    can rewind it for a retry."""
+
+    def __init__(self, path: Path, offset: int, length: int) -> None:
+        self._file = path.open("rb", buffering=0)
+        self._offset, self._length, self._pos = offset, length, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def __len__(self) -> int:
+        return self._length
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._length}[whence]
+        self._pos = min(max(base + offset, 0), self._length)
+        return self._pos
+
+    def readinto(self, buffer: Any) -> int:
+        n = min(len(buffer), self._length - self._pos)
+        if n <= 0:
+            return 0
+        self._file.seek(self._offset + self._pos)
+        got = self._file.readinto(memoryview(buffer)[:n]) or 0
+        self._pos += got
+        return got
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
 
 
 def _attempts(response: dict[str, Any]) -> int:
     return int(response.get("ResponseMetadata", {}).get("RetryAttempts", 0))
 
 
-TRANSIENT = (BotoCoreError, ConnectionError, TimeoutError)
+TRANSIENT = (BotoCoreError, ConnectionError, TimeoutError, urllib3.exceptions.HTTPError)
 
 
 def _transient(err: BaseException) -> bool:
@@ -247,7 +278,6 @@ class Syncer:
         dry_run: bool = False,
         progress: bool = False,
         part_size: int = PART_SIZE,
-        memory_budget: int = MEMORY_BUDGET,
     ) -> None:
         if compare not in ("checksum", "size", "mtime"):
             raise SettingsError(f"compare {compare!r}; accepted: checksum, size, mtime")
@@ -257,16 +287,18 @@ class Syncer:
             settings, max_concurrency=max(settings.max_concurrency, concurrency)
         )
         self.client = make_client(self.settings)
+        # Small files go up as single signed PUTs without the client's per-call overhead.
+        self.direct = DirectPut(self.settings, self.client.meta.endpoint_url, concurrency + 2)
         self.concurrency, self.compare, self.delete = concurrency, compare, delete
         self.dry_run, self.progress, self.part_size = dry_run, progress, part_size
-        # Every part buffer in flight holds a slot: memory stays under the budget.
-        self.slots = threading.BoundedSemaphore(max(1, memory_budget // part_size))
-        self.parts = ThreadPoolExecutor(
-            max(1, memory_budget // part_size), thread_name_prefix="part"
-        )
+        # Parts stream from disk, so memory does not grow with them; the slots bound the
+        # parts in flight (and so the connections) across all files.
+        self.slots = threading.BoundedSemaphore(concurrency)
+        self.parts = ThreadPoolExecutor(concurrency, thread_name_prefix="part")
 
     def close(self) -> None:
         self.parts.shutdown(wait=True)
+        self.direct.close()
 
     def __enter__(self) -> Syncer:
         return self
@@ -393,24 +425,25 @@ class Syncer:
     def _upload_job(self, path: Path, bucket: str, key: str, report: Report) -> Callable[[], int]:
         def job() -> int:
             size = path.stat().st_size
-            with path.open("rb") as f:
-                if size < self.part_size:
-                    response = self.client.put_object(Bucket=bucket, Key=key, Body=f)
-                    report.add(retried=_attempts(response))
-                    return size
-                return self._multipart(f, bucket, key, report)
+            if size < self.part_size:
+                _, retries = self.direct.put(bucket, key, path.read_bytes())
+                report.add(retried=retries)
+                return size
+            return self._multipart(path, size, bucket, key, report)
 
         return job
 
-    def _multipart(self, f: IO[bytes], bucket: str, key: str, report: Report) -> int:
+    def _multipart(self, path: Path, size: int, bucket: str, key: str, report: Report) -> int:
+        """Parts of equal size (R2's rule), each streamed from its slice of the file; at most
+        `concurrency` parts in flight across all files."""
         upload_id = self.client.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
-        total = 0
 
-        def send(number: int, chunk: bytes) -> dict[str, Any]:
+        def send(number: int, offset: int) -> dict[str, Any]:
             try:
-                r = self.client.upload_part(
-                    Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=chunk
-                )
+                with FileSlice(path, offset, min(self.part_size, size - offset)) as body:
+                    r = self.client.upload_part(
+                        Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body
+                    )
                 report.add(retried=_attempts(r))
                 return {"PartNumber": number, "ETag": r["ETag"]}
             finally:
@@ -418,28 +451,21 @@ class Syncer:
 
         try:
             futures: list[Future[dict[str, Any]]] = []
-            number = 1
-            while True:
-                self.slots.acquire()  # a buffer slot before reading a part into memory
+            for number, offset in enumerate(range(0, size, self.part_size), start=1):
+                self.slots.acquire()
                 if any(fu.done() and fu.exception() for fu in futures):
                     self.slots.release()
                     break
-                chunk = _read_exactly(f, self.part_size)
-                if not chunk:
-                    self.slots.release()
-                    break
-                total += len(chunk)
-                futures.append(self.parts.submit(send, number, chunk))
-                number += 1
+                futures.append(self.parts.submit(send, number, offset))
             parts = [fu.result() for fu in futures]
-            self._complete(bucket, key, upload_id, parts, total, report)
+            self._complete(bucket, key, upload_id, parts, size, report)
         except BaseException:
             try:
                 self.client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
             except (ClientError, BotoCoreError):
                 log.warning("could not abort multipart upload %s of %s", upload_id, key)
             raise
-        return total
+        return size
 
     def _complete(
         self,
