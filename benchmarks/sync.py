@@ -22,10 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import boto3
-from botocore.config import Config
-
-from tests.support.seaweed import SeaweedServer, seaweed
+from tests.support.seaweed import SeaweedServer, admin_client, seaweed
 
 MiB = 1024 * 1024
 ROOT = Path(__file__).resolve().parents[1]
@@ -118,14 +115,7 @@ def run(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
 
 
 def verify(server: SeaweedServer, prefix: str, expected: int) -> None:
-    client = boto3.client(
-        "s3",
-        endpoint_url=server.endpoint,
-        aws_access_key_id=server.access_key,
-        aws_secret_access_key=server.secret_key,
-        region_name="us-east-1",
-        config=Config(s3={"addressing_style": "path"}),
-    )
+    client = admin_client(server)
     count = sum(
         page.get("KeyCount", 0)
         for page in client.get_paginator("list_objects_v2").paginate(
@@ -156,14 +146,7 @@ def main(argv: list[str] | None = None) -> int:
 
     results: dict[tuple[str, str], list[tuple[float, float]]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-sync-") as tmp, seaweed() as server:
-        boto3.client(
-            "s3",
-            endpoint_url=server.endpoint,
-            aws_access_key_id=server.access_key,
-            aws_secret_access_key=server.secret_key,
-            region_name="us-east-1",
-            config=Config(s3={"addressing_style": "path"}),
-        ).create_bucket(Bucket="bench")
+        admin_client(server).create_bucket(Bucket="bench")
         sets = make_sets(Path(tmp), args.small, args.big)
         counts = {"2000x64KiB": args.small, "4x256MiB": args.big}
         for round_ in range(args.rounds):

@@ -5,12 +5,10 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 
-import boto3
 import pytest
-from botocore.config import Config
 
 from storage_runtime import ObjectStore, Settings
-from tests.support.seaweed import SeaweedServer, seaweed
+from tests.support.seaweed import SeaweedServer, admin_client, seaweed
 
 _counter = itertools.count()
 
@@ -24,15 +22,7 @@ def s3_server() -> Iterator[SeaweedServer]:
 @pytest.fixture
 def settings(s3_server: SeaweedServer) -> Settings:
     bucket = f"test-{next(_counter)}"
-    admin = boto3.client(
-        "s3",
-        endpoint_url=s3_server.endpoint,
-        aws_access_key_id=s3_server.access_key,
-        aws_secret_access_key=s3_server.secret_key,
-        region_name="us-east-1",
-        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
-    )
-    admin.create_bucket(Bucket=bucket)
+    admin_client(s3_server).create_bucket(Bucket=bucket)
     return Settings(
         provider="minio",
         bucket=bucket,

@@ -19,6 +19,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 # every listener `weed mini` opens; gRPC ports default to http + 10000
 PORT_FLAGS = (
@@ -40,6 +41,21 @@ class SeaweedServer:
     access_key: str
     secret_key: str
     data_dir: Path
+
+
+def admin_client(server: SeaweedServer) -> Any:
+    """A plain boto3 client with the server's keys (for creating buckets, checking results)."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "s3",
+        endpoint_url=server.endpoint,
+        aws_access_key_id=server.access_key,
+        aws_secret_access_key=server.secret_key,
+        region_name="us-east-1",
+        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
+    )
 
 
 def weed_binary() -> str:
