@@ -360,3 +360,35 @@ def test_video_cdn_domain_is_the_renderers_public_base_url(prod_plan: Plan) -> N
     assert cert.provider and cert.provider.endswith(
         "pulumi:providers:aws::video-renderer-videos-cdn-us-east-1"
     )
+
+
+def test_plan_exits_non_zero_on_a_mandatory_violation(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    root.mkdir()
+    for name in ("Pulumi.yaml", "__main__.py"):
+        (root / name).write_text((ROOT / name).read_text())
+    text = (ROOT / "Pulumi.prod.yaml").read_text()
+    text = text.replace(
+        "        models:\n          name: pingvas-studio-models\n",
+        "        models:\n          name: pingvas-studio-models\n          protect: false\n",
+    )
+    (root / "Pulumi.prod.yaml").write_text(text)
+    proc = subprocess.run(
+        [sys.executable, "-m", "ops", "--root", str(root), "plan", "--stack", "prod"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert "policy: 1 mandatory, 2 advisory" in proc.stdout
+    assert (
+        "[mandatory] stateful-protected: pingvas-studio-models-bucket: stateful resource is not protected"
+        in proc.stdout
+    )
+    ok = subprocess.run(
+        [sys.executable, "-m", "ops", "plan", "--stack", "prod"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert ok.returncode == 0 and "policy: 0 mandatory, 2 advisory" in ok.stdout
