@@ -206,6 +206,18 @@ def check_transitions(
             )
 
 
+def check_bucket_lifecycle(bucket: Any, path: str, problems: Problems) -> None:
+    """What S3 and R2 buckets share: unique rule ids, a sane multipart clean-up age."""
+    ids = [rule.id for rule in bucket.lifecycle]
+    for dup in sorted({i for i in ids if ids.count(i) > 1}):
+        problems.add(join(path, "lifecycle"), f"rule id {dup!r} is used twice")
+    days = bucket.abort_incomplete_multipart_days
+    if not 1 <= days <= 365:
+        problems.add(
+            join(path, "abortIncompleteMultipartDays"), f"{days!r} is out of range; accepted: 1-365"
+        )
+
+
 @dataclass(frozen=True, kw_only=True)
 class LifecycleRule:
     id: str = setting(doc="rule id, unique in the bucket")
@@ -360,9 +372,7 @@ class S3Bucket:
     protect: bool = setting(True, doc="refuse `pulumi destroy`/deletion of the bucket")
 
     def check(self, path: str, problems: Problems) -> None:
-        ids = [rule.id for rule in self.lifecycle]
-        for dup in sorted({i for i in ids if ids.count(i) > 1}):
-            problems.add(join(path, "lifecycle"), f"rule id {dup!r} is used twice")
+        check_bucket_lifecycle(self, path, problems)
         if not self.versioning:
             for i, rule in enumerate(self.lifecycle):
                 if rule.touches_noncurrent:
@@ -371,11 +381,6 @@ class S3Bucket:
                         "noncurrent-version actions need versioning; accepted: "
                         "versioning: true, or no noncurrent* keys",
                     )
-        if not 1 <= self.abort_incomplete_multipart_days <= 365:
-            problems.add(
-                join(path, "abortIncompleteMultipartDays"),
-                f"{self.abort_incomplete_multipart_days!r} is out of range; accepted: 1-365",
-            )
         if len(self.cors) > 100:
             problems.add(join(path, "cors"), f"{len(self.cors)} rules; accepted: at most 100")
         if self.replication is not None and not self.versioning:
@@ -520,14 +525,7 @@ class R2Bucket:
     protect: bool = setting(True, doc="refuse `pulumi destroy`/deletion of the bucket")
 
     def check(self, path: str, problems: Problems) -> None:
-        ids = [rule.id for rule in self.lifecycle]
-        for dup in sorted({i for i in ids if ids.count(i) > 1}):
-            problems.add(join(path, "lifecycle"), f"rule id {dup!r} is used twice")
-        if not 1 <= self.abort_incomplete_multipart_days <= 365:
-            problems.add(
-                join(path, "abortIncompleteMultipartDays"),
-                f"{self.abort_incomplete_multipart_days!r} is out of range; accepted: 1-365",
-            )
+        check_bucket_lifecycle(self, path, problems)
         for i, rule in enumerate(self.cors):
             for j, method in enumerate(rule.allowed_methods):
                 if method == "POST":
