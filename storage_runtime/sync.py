@@ -9,8 +9,9 @@
 - Memory is bounded whatever the file sizes: every body streams from disk (large files in
   8 MiB parts read from their slice of the file), with at most `concurrency` requests in flight.
 - Never a partial object: a failed multipart upload is aborted, downloads land under a
-  temporary name and are renamed when complete; at start, multipart uploads left open under
-  the destination prefix by an interrupted run are aborted, so a re-run is a clean resume.
+  temporary name and are renamed when complete; before uploading, multipart uploads that an
+  interrupted run left open for the keys about to be written are aborted (uploads of other
+  keys are left alone: the bucket may be live), so a re-run is a clean resume.
 - Transient errors (503/SlowDown, resets, timeouts) are retried by botocore (standard mode)
   and then per file; the report counts retries and lists every failure.
 - `--delete` (only when asked) removes what the source no longer has; `--dry-run` changes
@@ -381,17 +382,19 @@ class Syncer:
     def upload(
         self, root: Path, bucket: str, prefix: str = "", mapper: KeyMapper | None = None
     ) -> Report:
-        start = time.monotonic()
+        start, start_time = time.monotonic(), time.time()
         if not root.is_dir():
             raise SettingsError(f"source {root} is not a directory")
         mapper = mapper or KeyMapper(prefix)
+        if self.delete and not prefix:
+            raise SettingsError(
+                "--delete needs a destination prefix (s3://bucket/prefix/): without one it "
+                "would delete everything else in the bucket"
+            )
         report = Report()
         remote = self._retrying("listing", lambda: self.remote(bucket, prefix), report)
-        if not self.dry_run:
-            report.aborted_uploads = self._retrying(
-                "aborting open uploads", lambda: self._abort_open_uploads(bucket, prefix), report
-            )
         wanted: set[str] = set()
+        pending: set[str] = set()
         jobs: list[tuple[str, Callable[[], int]]] = []
         for rel, path in self.local(root):
             report.files += 1
@@ -409,8 +412,15 @@ class Syncer:
                     f"upload {rel} -> s3://{bucket}/{key} ({_human(stat.st_size)})"
                 )
                 continue
+            pending.add(key)
             jobs.append(
                 (f"{rel} -> s3://{bucket}/{key}", self._upload_job(path, bucket, key, report))
+            )
+        if pending:
+            report.aborted_uploads = self._retrying(
+                "aborting open uploads",
+                lambda: self._abort_open_uploads(bucket, prefix, pending, start_time),
+                report,
             )
         self._run(jobs, report)
         if self.delete:
@@ -491,15 +501,19 @@ class Syncer:
                 raise
             log.info("multipart upload of %s was completed by an earlier attempt", key)
 
-    def _abort_open_uploads(self, bucket: str, prefix: str) -> int:
+    def _abort_open_uploads(self, bucket: str, prefix: str, keys: set[str], before: float) -> int:
+        """Abort multipart uploads an interrupted run left open, for the keys this run is
+        about to write and started before it; uploads of other keys (a live application's)
+        are left alone."""
         aborted = 0
         paginator = self.client.get_paginator("list_multipart_uploads")
         for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
             for upload in page.get("Uploads", []):
-                self.client.abort_multipart_upload(
-                    Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"]
-                )
-                aborted += 1
+                if upload["Key"] in keys and upload["Initiated"].timestamp() < before:
+                    self.client.abort_multipart_upload(
+                        Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+                    )
+                    aborted += 1
         return aborted
 
     def _delete_keys(self, bucket: str, keys: list[str], report: Report) -> None:

@@ -202,3 +202,23 @@ def test_killed_sync_resumes_with_no_upload_left_open(settings: Settings, tmp_pa
     )
     again = sync(str(src), f"s3://{settings.bucket}/k/", settings)
     assert (again.transferred, again.skipped) == (0, len(files))
+
+
+def test_delete_without_a_destination_prefix_is_refused(settings: Settings, tmp_path: Path) -> None:
+    src = tree(tmp_path / "src", {"a.txt": b"a"})
+    with pytest.raises(SettingsError, match="--delete needs a destination prefix"):
+        sync(str(src), f"s3://{settings.bucket}/", settings, delete=True)
+
+
+def test_open_uploads_of_other_keys_are_left_alone(settings: Settings, tmp_path: Path) -> None:
+    store = ObjectStore(settings)
+    live = store.client.create_multipart_upload(
+        Bucket=settings.bucket, Key="o/app-is-uploading.bin"
+    )
+    src = tree(tmp_path / "src", {"mine.txt": b"m"})
+    report = sync(str(src), f"s3://{settings.bucket}/o/", settings)
+    assert report.aborted_uploads == 0
+    uploads = store.client.list_multipart_uploads(Bucket=settings.bucket, Prefix="o/").get(
+        "Uploads", []
+    )
+    assert [u["UploadId"] for u in uploads] == [live["UploadId"]]
