@@ -1083,9 +1083,6 @@ class StackConfig:
     key_rotation: KeyRotation = KeyRotation()
     cost: CostSettings = CostSettings()
 
-    def s3_buckets(self) -> list[tuple[str, str, S3Bucket]]:
-        return [(app, key, b) for app, cfg in self.apps.items() for key, b in cfg.s3.items()]
-
 
 def _check_r2(cfg: StackSettings, problems: Problems) -> None:
     r2_names: dict[tuple[str, str], str] = {}

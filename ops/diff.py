@@ -46,7 +46,6 @@ REPLACES: dict[str, frozenset[str]] = {
     ),
     "aws:iam/role:Role": frozenset({"name", "namePrefix"}),
     "aws:backup/vault:Vault": frozenset({"name", "kmsKeyArn"}),
-    "aws:cloudfront/originAccessControl:OriginAccessControl": frozenset(),
     "cloudflare:index/r2Bucket:R2Bucket": frozenset(
         {"accountId", "name", "location", "jurisdiction", "storageClass"}
     ),

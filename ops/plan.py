@@ -17,7 +17,7 @@ import os
 import runpy
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -225,7 +225,3 @@ def render_tree(plan: Plan) -> str:
         lines.append("diagnostics:")
         lines.extend(f"  {d}" for d in plan.diagnostics)
     return "\n".join(lines)
-
-
-def registration_dict(r: Registration) -> dict[str, Any]:
-    return asdict(r)

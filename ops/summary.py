@@ -104,12 +104,17 @@ def _lifecycle(i: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
+def _cors_rules(rules: list[tuple[list[str], list[str], Any]]) -> str:
+    return "; ".join(
+        f"{','.join(methods)} from {','.join(origins)} max-age {age}"
+        for methods, origins, age in rules
+    )
+
+
 @_for("aws:s3/bucketCorsConfiguration:BucketCorsConfiguration")
 def _cors(i: dict[str, Any]) -> str:
-    return "; ".join(
-        f"{','.join(r['allowedMethods'])} from {','.join(r['allowedOrigins'])}"
-        f" max-age {r.get('maxAgeSeconds')}"
-        for r in i["corsRules"]
+    return _cors_rules(
+        [(r["allowedMethods"], r["allowedOrigins"], r.get("maxAgeSeconds")) for r in i["corsRules"]]
     )
 
 
@@ -172,10 +177,11 @@ def _r2_bucket(i: dict[str, Any]) -> str:
 
 @_for("cloudflare:index/r2BucketCors:R2BucketCors")
 def _r2_cors(i: dict[str, Any]) -> str:
-    return "; ".join(
-        f"{','.join(r['allowed']['methods'])} from {','.join(r['allowed']['origins'])}"
-        f" max-age {r.get('maxAgeSeconds')}"
-        for r in i["rules"]
+    return _cors_rules(
+        [
+            (r["allowed"]["methods"], r["allowed"]["origins"], r.get("maxAgeSeconds"))
+            for r in i["rules"]
+        ]
     )
 
 

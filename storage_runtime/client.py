@@ -17,17 +17,19 @@ _lock = threading.Lock()
 _clients: dict[Settings, Any] = {}
 
 
-def client_config(settings: Settings) -> Config:
-    """The botocore Config for a store, with the reason for every setting."""
-    s3: dict[str, Any]
+def addressing_style(settings: Settings) -> str:
     if settings.is_r2:
         # R2 serves virtual-hosted URLs (<bucket>.<account>.r2...); names have no dots.
-        s3 = {"addressing_style": "virtual"}
-    elif settings.provider == "minio" or settings.endpoint_url:
+        return "virtual"
+    if settings.provider == "minio" or settings.endpoint_url:
         # Self-hosted S3 APIs (MinIO, SeaweedFS) rarely have wildcard DNS for buckets.
-        s3 = {"addressing_style": "path"}
-    else:
-        s3 = {"addressing_style": "auto"}
+        return "path"
+    return "auto"
+
+
+def client_config(settings: Settings) -> Config:
+    """The botocore Config for a store, with the reason for every setting."""
+    s3 = {"addressing_style": addressing_style(settings)}
     kwargs: dict[str, Any] = {}
     if settings.endpoint_url:
         # botocore >= 1.36 sends CRC32 trailers (aws-chunked) by default, which R2 and other

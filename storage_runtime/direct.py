@@ -24,7 +24,7 @@ from botocore.credentials import Credentials
 from botocore.httpsession import get_cert_path
 from botocore.session import get_session
 
-from storage_runtime.client import MAX_ATTEMPTS, client_config
+from storage_runtime.client import MAX_ATTEMPTS, addressing_style
 from storage_runtime.errors import StorageError
 from storage_runtime.settings import Settings
 
@@ -39,8 +39,7 @@ class DirectPut:
     def __init__(self, settings: Settings, endpoint_url: str, pool_size: int) -> None:
         self.settings = settings
         self.region = settings.region
-        style = (client_config(settings).s3 or {}).get("addressing_style", "auto")
-        self.path_style = style == "path"
+        self.path_style = addressing_style(settings) == "path"
         parts = urlsplit(endpoint_url)
         self.scheme, self.host = parts.scheme, parts.netloc
         if settings.access_key_id and settings.secret_access_key:

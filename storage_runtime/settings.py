@@ -32,6 +32,12 @@ _SECRET_FIELDS = ("secret_access_key", "backend_service_token")
 MASKED = "[secret]"
 
 
+def is_r2_endpoint(url: str | None) -> bool:
+    """`https://<account>[.eu|.fedramp].r2.cloudflarestorage.com`"""
+    host = urlsplit(url).hostname if url else None
+    return bool(host) and str(host).endswith(".r2.cloudflarestorage.com")
+
+
 @dataclass(frozen=True, kw_only=True)
 class Settings:
     provider: Provider = "local"
@@ -118,8 +124,7 @@ class Settings:
 
     @property
     def is_r2(self) -> bool:
-        host = urlsplit(self.endpoint_url).hostname if self.endpoint_url else None
-        return bool(host) and str(host).endswith(".r2.cloudflarestorage.com")
+        return is_r2_endpoint(self.endpoint_url)
 
     # --------------------------------------------------------------- from the environment
 
@@ -159,7 +164,7 @@ class Settings:
         if endpoint is None and account:
             endpoint = f"https://{account}.r2.cloudflarestorage.com"
         region = get("S3_REGION", "AWS_REGION") or (
-            "auto" if endpoint and "r2." in endpoint else "us-east-1"
+            "auto" if is_r2_endpoint(endpoint) else "us-east-1"
         )
         return cls(
             provider=provider,  # type: ignore[arg-type]

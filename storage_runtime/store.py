@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from boto3.s3.transfer import TransferConfig
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from storage_runtime.client import make_client
 from storage_runtime.errors import (
@@ -72,6 +72,15 @@ def _check_expiry(expires: int) -> int:
             f"expiry {expires} s is out of bounds; accepted: 1-{MAX_PRESIGN_SECONDS} (7 days)"
         )
     return expires
+
+
+def abort_quietly(client: Any, bucket: str, key: str, upload_id: str) -> None:
+    """Abort a failed multipart upload: never leave a half-written one behind (billed and
+    invisible). A failure to abort is logged, not raised over the original error."""
+    try:
+        client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+    except (ClientError, BotoCoreError):
+        log.warning("could not abort multipart upload %s of %s", upload_id, key)
 
 
 def _read_exactly(stream: IO[bytes], size: int) -> bytes:
@@ -202,11 +211,7 @@ class ObjectStore:
                 Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
             )
         except BaseException:
-            # Never leave a half-written upload behind (it is billed and invisible).
-            try:
-                self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
-            except ClientError:
-                log.warning("could not abort multipart upload %s of %s", upload_id, key)
+            abort_quietly(self.client, self.bucket, key, upload_id)
             raise
         return PutResult(key, response["ETag"], total)
 

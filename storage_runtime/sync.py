@@ -43,6 +43,7 @@ from storage_runtime.direct import DirectPut
 from storage_runtime.errors import SettingsError, StorageError
 from storage_runtime.keys import validate_key, validate_prefix
 from storage_runtime.settings import Settings
+from storage_runtime.store import abort_quietly
 
 log = logging.getLogger(__name__)
 
@@ -470,10 +471,7 @@ class Syncer:
             parts = [fu.result() for fu in futures]
             self._complete(bucket, key, upload_id, parts, size, report)
         except BaseException:
-            try:
-                self.client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
-            except (ClientError, BotoCoreError):
-                log.warning("could not abort multipart upload %s of %s", upload_id, key)
+            abort_quietly(self.client, bucket, key, upload_id)
             raise
         return size
 
