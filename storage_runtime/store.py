@@ -4,12 +4,14 @@ server; LocalStore: the same on a directory (the fallback when no object store i
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import os
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -74,13 +76,45 @@ def _check_expiry(expires: int) -> int:
     return expires
 
 
+CLOCK_SKEW_SECONDS = 300
+
+
 def abort_quietly(client: Any, bucket: str, key: str, upload_id: str) -> None:
-    """Abort a failed multipart upload: never leave a half-written one behind (billed and
-    invisible). A failure to abort is logged, not raised over the original error."""
+    """Abort a multipart upload; a failure to abort is logged, not raised over the original
+    error."""
     try:
         client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
     except (ClientError, BotoCoreError):
         log.warning("could not abort multipart upload %s of %s", upload_id, key)
+
+
+@contextlib.contextmanager
+def multipart_upload(client: Any, bucket: str, key: str, **extra: Any) -> Iterator[str]:
+    """A multipart upload that never stays open: aborted if the body fails, and, either way,
+    any other upload of this key started meanwhile is aborted too. That one comes from a
+    CreateMultipartUpload the server executed but whose answer was lost (a timeout or a reset)
+    before botocore retried it: its id was never seen, so nothing else would ever finish it."""
+    since = time.time() - CLOCK_SKEW_SECONDS
+    upload_id = str(client.create_multipart_upload(Bucket=bucket, Key=key, **extra)["UploadId"])
+    try:
+        yield upload_id
+    except BaseException:
+        abort_quietly(client, bucket, key, upload_id)
+        raise
+    finally:
+        _abort_orphans(client, bucket, key, upload_id, since)
+
+
+def _abort_orphans(client: Any, bucket: str, key: str, keep: str, since: float) -> None:
+    try:
+        uploads = client.list_multipart_uploads(Bucket=bucket, Prefix=key).get("Uploads", [])
+    except (ClientError, BotoCoreError):
+        log.warning("could not list the multipart uploads of %s", key)
+        return
+    for upload in uploads:
+        initiated = upload["Initiated"].timestamp()
+        if upload["Key"] == key and upload["UploadId"] != keep and initiated >= since:
+            abort_quietly(client, bucket, key, upload["UploadId"])
 
 
 def _read_exactly(stream: IO[bytes], size: int) -> bytes:
@@ -176,9 +210,12 @@ class ObjectStore:
         if len(first) < part_size:
             response = self.client.put_object(Bucket=self.bucket, Key=key, Body=first, **extra)
             return PutResult(key, response["ETag"], len(first))
-        upload_id = self.client.create_multipart_upload(Bucket=self.bucket, Key=key, **extra)[
-            "UploadId"
-        ]
+        with multipart_upload(self.client, self.bucket, key, **extra) as upload_id:
+            return self._send_parts(key, upload_id, stream, first, part_size)
+
+    def _send_parts(
+        self, key: str, upload_id: str, stream: IO[bytes], first: bytes, part_size: int
+    ) -> PutResult:
         slots = threading.BoundedSemaphore(self.settings.max_concurrency)
         total = 0
 
@@ -191,28 +228,24 @@ class ObjectStore:
             finally:
                 slots.release()
 
-        try:
-            futures: list[Future[dict[str, Any]]] = []
-            with ThreadPoolExecutor(self.settings.max_concurrency) as pool:
-                chunk, number = first, 1
-                while chunk:
-                    # A free slot before another part is sent: at most max_concurrency parts
-                    # in flight plus the one just read, whatever the total size.
-                    slots.acquire()
-                    if any(f.done() and f.exception() for f in futures):
-                        slots.release()
-                        break  # a part failed: stop reading; the abort below cleans up
-                    total += len(chunk)
-                    futures.append(pool.submit(send, number, chunk))
-                    number += 1
-                    chunk = _read_exactly(stream, part_size)
-                parts = [f.result() for f in futures]
-            response = self.client.complete_multipart_upload(
-                Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
-            )
-        except BaseException:
-            abort_quietly(self.client, self.bucket, key, upload_id)
-            raise
+        futures: list[Future[dict[str, Any]]] = []
+        with ThreadPoolExecutor(self.settings.max_concurrency) as pool:
+            chunk, number = first, 1
+            while chunk:
+                # A free slot before another part is sent: at most max_concurrency parts
+                # in flight plus the one just read, whatever the total size.
+                slots.acquire()
+                if any(f.done() and f.exception() for f in futures):
+                    slots.release()
+                    break  # a part failed: stop reading; the abort below cleans up
+                total += len(chunk)
+                futures.append(pool.submit(send, number, chunk))
+                number += 1
+                chunk = _read_exactly(stream, part_size)
+            parts = [f.result() for f in futures]
+        response = self.client.complete_multipart_upload(
+            Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
+        )
         return PutResult(key, response["ETag"], total)
 
     def copy(self, source_key: str, dest_key: str) -> None:

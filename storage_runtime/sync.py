@@ -43,7 +43,7 @@ from storage_runtime.direct import DirectPut
 from storage_runtime.errors import SettingsError, StorageError
 from storage_runtime.keys import validate_key, validate_prefix
 from storage_runtime.settings import Settings
-from storage_runtime.store import abort_quietly
+from storage_runtime.store import multipart_upload
 
 log = logging.getLogger(__name__)
 
@@ -447,20 +447,19 @@ class Syncer:
     def _multipart(self, path: Path, size: int, bucket: str, key: str, report: Report) -> int:
         """Parts of equal size (R2's rule), each streamed from its slice of the file; at most
         `concurrency` parts in flight across all files."""
-        upload_id = self.client.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+        with multipart_upload(self.client, bucket, key) as upload_id:
 
-        def send(number: int, offset: int) -> dict[str, Any]:
-            try:
-                with FileSlice(path, offset, min(self.part_size, size - offset)) as body:
-                    r = self.client.upload_part(
-                        Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body
-                    )
-                report.add(retried=_attempts(r))
-                return {"PartNumber": number, "ETag": r["ETag"]}
-            finally:
-                self.slots.release()
+            def send(number: int, offset: int) -> dict[str, Any]:
+                try:
+                    with FileSlice(path, offset, min(self.part_size, size - offset)) as body:
+                        r = self.client.upload_part(
+                            Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body
+                        )
+                    report.add(retried=_attempts(r))
+                    return {"PartNumber": number, "ETag": r["ETag"]}
+                finally:
+                    self.slots.release()
 
-        try:
             futures: list[Future[dict[str, Any]]] = []
             for number, offset in enumerate(range(0, size, self.part_size), start=1):
                 self.slots.acquire()
@@ -470,9 +469,6 @@ class Syncer:
                 futures.append(self.parts.submit(send, number, offset))
             parts = [fu.result() for fu in futures]
             self._complete(bucket, key, upload_id, parts, size, report)
-        except BaseException:
-            abort_quietly(self.client, bucket, key, upload_id)
-            raise
         return size
 
     def _complete(

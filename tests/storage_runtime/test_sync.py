@@ -4,6 +4,7 @@ injected between client and server (503s, resets, stalls, a kill mid-way)."""
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import signal
 import subprocess
@@ -222,3 +223,32 @@ def test_open_uploads_of_other_keys_are_left_alone(settings: Settings, tmp_path:
         "Uploads", []
     )
     assert [u["UploadId"] for u in uploads] == [live["UploadId"]]
+
+
+@pytest.mark.parametrize("via", ["object-store", "sync"])
+def test_a_create_answered_too_late_leaves_no_upload_open(
+    settings: Settings, tmp_path: Path, via: str
+) -> None:
+    """The server executes a CreateMultipartUpload whose answer comes after the client's read
+    timeout; botocore creates another. The first one's id was never seen by the client."""
+    data = os.urandom(20 * MiB)
+    src = tree(tmp_path / "src", {"late.bin": data})
+    with FaultProxy(settings.endpoint_url or "", rate=0.0, stall_seconds=2.5) as proxy:
+        proxy.stall_once = "?uploads"
+        slow = replace(
+            settings, endpoint_url=proxy.url, read_timeout_seconds=1, connect_timeout_seconds=1
+        )
+        if via == "sync":
+            assert sync(str(src), f"s3://{settings.bucket}/late/", slow).failed == []
+        else:
+            ObjectStore(slow).put("late/late.bin", io.BytesIO(data))
+        time.sleep(2)  # let the stalled create reach the server
+    assert proxy.faults["stall"] == 1
+    store = ObjectStore(settings)
+    assert digest(store.get("late/late.bin")) == digest(data)
+    assert (
+        store.client.list_multipart_uploads(Bucket=settings.bucket, Prefix="late/").get(
+            "Uploads", []
+        )
+        == []
+    )

@@ -1,6 +1,6 @@
 """An HTTP proxy on 127.0.0.1 in front of the S3 server that injects faults into a fraction of
-requests: 503 SlowDown answers, connection resets, and stalls longer than the client's read
-timeout. Bounded: at most `max_faults` faults, then it only forwards. Can also hold requests
+requests: 503 SlowDown answers, connection resets, and answers delayed past the client's read
+timeout (after the server executed the request). Bounded: at most `max_faults` faults, then it only forwards. Can also hold requests
 that match a pattern (to freeze a transfer mid-way)."""
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ class FaultProxy:
         self.faults: Counter[str] = Counter()
         self.requests = 0
         self.hold_after: tuple[str, int] | None = None  # (substring of the path, how many pass)
+        self.stall_once: str | None = None  # stall the first request whose path contains this
         self.held = threading.Event()
         self.release = threading.Event()
         self._seen: Counter[str] = Counter()
@@ -98,6 +99,11 @@ class FaultProxy:
                             proxy.held.set()
                             proxy.release.wait(30)
                 mode = proxy._fault()
+                with proxy.lock:
+                    if proxy.stall_once is not None and proxy.stall_once in self.path:
+                        proxy.stall_once = None
+                        proxy.faults["stall"] += 1
+                        mode = "stall"
                 if mode == "503":
                     self.send_response(503)
                     self.send_header("Content-Type", "application/xml")
@@ -113,13 +119,14 @@ class FaultProxy:
                     self.connection.close()
                     self.close_connection = True
                     return
-                if mode == "stall":
-                    time.sleep(proxy.stall_seconds)
                 upstream = http.client.HTTPConnection(*proxy.upstream, timeout=60)
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
                 upstream.request(self.command, self.path, body=body or None, headers=headers)
                 response = upstream.getresponse()
                 data = response.read()
+                if mode == "stall":
+                    # the server has done the work; its answer arrives after the client gave up
+                    time.sleep(proxy.stall_seconds)
                 self.send_response(response.status)
                 for k, v in response.getheaders():
                     if k.lower() not in HOP_BY_HOP and k.lower() != "content-length":
