@@ -1,7 +1,7 @@
 """Typed config schema: dataclass fields that know their YAML key, default and description.
 
-The stack config classes in `config.py` are plain frozen dataclasses whose fields are declared
-with `setting(...)`. From those declarations this module
+The stack config classes in `components/config/` are plain frozen dataclasses whose fields are
+declared with `setting(...)`. From those declarations this module
 
 * parses raw YAML/JSON values into the dataclasses, reporting every problem at once (unknown
   keys with a "did you mean", wrong types, values outside a `Literal`), each as

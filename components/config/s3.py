@@ -1,0 +1,294 @@
+"""S3 data buckets: lifecycle, encryption, replication, access logs."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from components.config.common import (
+    CorsRule,
+    check_bucket_lifecycle,
+    check_kms_arn,
+    check_region,
+)
+from components.schema import Problems, join, setting
+
+# --------------------------------------------------------------------------- S3 vocabulary
+
+#: Lifecycle target classes in S3's transition waterfall order: an object can only move
+#: right. (S3 docs, "Transitioning objects using Amazon S3 Lifecycle".)
+S3_TRANSITION_CLASSES = (
+    "STANDARD_IA",
+    "INTELLIGENT_TIERING",
+    "ONEZONE_IA",
+    "GLACIER_IR",
+    "GLACIER",
+    "DEEP_ARCHIVE",
+)
+S3TransitionClass = Literal[
+    "STANDARD_IA", "INTELLIGENT_TIERING", "ONEZONE_IA", "GLACIER_IR", "GLACIER", "DEEP_ARCHIVE"
+]
+#: S3 refuses lifecycle transitions to the IA classes before an object is 30 days old, and
+#: requires 30 days in an IA class before the next transition.
+S3_MIN_TRANSITION_DAYS = {"STANDARD_IA": 30, "ONEZONE_IA": 30}
+S3_IA_CLASSES = frozenset(S3_MIN_TRANSITION_DAYS)
+S3ReplicaClass = Literal[
+    "STANDARD",
+    "STANDARD_IA",
+    "INTELLIGENT_TIERING",
+    "ONEZONE_IA",
+    "GLACIER_IR",
+    "GLACIER",
+    "DEEP_ARCHIVE",
+]
+
+_S3_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*[a-z0-9]$")
+_S3_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+_S3_RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", "--x-s3", "--table-s3", ".mrap")
+
+
+def check_s3_bucket_name(name: str, path: str, problems: Problems) -> None:
+    """S3's naming rules for general purpose buckets, minus dots: a dotted name breaks TLS
+    on virtual-hosted URLs (`a.b.s3.amazonaws.com` does not match `*.s3.amazonaws.com`)."""
+    accepted = (
+        "3-63 lowercase letters, digits and hyphens, starting and ending with a letter or digit"
+    )
+    if not 3 <= len(name) <= 63:
+        problems.add(path, f"{name!r} is {len(name)} characters long; accepted: {accepted}")
+    if name != name.lower():
+        problems.add(path, f"{name!r} contains uppercase letters; accepted: {accepted}")
+    if "." in name:
+        problems.add(
+            path,
+            f"{name!r} contains a dot, which breaks TLS for virtual-hosted-style requests; "
+            f"accepted: {accepted}",
+        )
+    elif not _S3_NAME.match(name.lower()):
+        problems.add(path, f"{name!r} is not a valid bucket name; accepted: {accepted}")
+    for prefix in _S3_RESERVED_PREFIXES:
+        if name.startswith(prefix):
+            problems.add(path, f"{name!r} starts with the reserved prefix {prefix!r}")
+    for suffix in _S3_RESERVED_SUFFIXES:
+        if name.endswith(suffix):
+            problems.add(path, f"{name!r} ends with the reserved suffix {suffix!r}")
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        pass
+    else:
+        problems.add(path, f"{name!r} is formatted like an IP address, which S3 rejects")
+
+
+# ---------------------------------------------------------------------------- S3 classes
+
+
+@dataclass(frozen=True, kw_only=True)
+class Transition:
+    days: int = setting(doc="age in days (since creation) at which objects move")
+    storage_class: S3TransitionClass = setting(doc="target storage class")
+
+
+@dataclass(frozen=True, kw_only=True)
+class NoncurrentTransition:
+    days: int = setting(doc="days after an object version became noncurrent")
+    storage_class: S3TransitionClass = setting(doc="target storage class")
+
+
+def check_transitions(
+    transitions: Sequence[Transition | NoncurrentTransition],
+    expiration_days: int | None,
+    path: str,
+    expiry_key: str,
+    problems: Problems,
+) -> None:
+    """Days strictly increasing, classes only moving down the waterfall, IA minimums, an
+    expiry after the last transition."""
+    previous: Transition | NoncurrentTransition | None = None
+    for i, t in enumerate(transitions):
+        here = f"{path}[{i}]"
+        if t.days < 0:
+            problems.add(f"{here}.days", f"{t.days!r} is negative; accepted: >= 0")
+        minimum = S3_MIN_TRANSITION_DAYS.get(t.storage_class, 0)
+        if t.days < minimum:
+            problems.add(
+                f"{here}.days",
+                f"{t.days!r} is under {t.storage_class}'s minimum age; accepted: >= {minimum}",
+            )
+        if previous is not None:
+            rank = S3_TRANSITION_CLASSES.index
+            if rank(t.storage_class) <= rank(previous.storage_class):
+                problems.add(
+                    f"{here}.storageClass",
+                    f"{t.storage_class!r} after {previous.storage_class!r} is out of order; "
+                    f"accepted order: {' -> '.join(S3_TRANSITION_CLASSES)}",
+                )
+            if t.days <= previous.days:
+                problems.add(
+                    f"{here}.days",
+                    f"{t.days!r} is not after the previous transition ({previous.days}); "
+                    "accepted: strictly increasing days",
+                )
+            elif previous.storage_class in S3_IA_CLASSES and t.days - previous.days < 30:
+                problems.add(
+                    f"{here}.days",
+                    f"{t.days!r} leaves objects only {t.days - previous.days} days in "
+                    f"{previous.storage_class}; accepted: >= {previous.days + 30}",
+                )
+        previous = t
+    if expiration_days is not None:
+        if expiration_days < 1:
+            problems.add(expiry_key, f"{expiration_days!r} is not positive; accepted: >= 1")
+        elif previous is not None and expiration_days <= previous.days:
+            problems.add(
+                expiry_key,
+                f"{expiration_days!r} is not after the last transition "
+                f"({previous.storage_class} at {previous.days} days); "
+                f"accepted: > {previous.days}",
+            )
+
+
+@dataclass(frozen=True, kw_only=True)
+class LifecycleRule:
+    id: str = setting(doc="rule id, unique in the bucket")
+    prefix: str | None = setting(None, doc="only keys starting with this; null = whole bucket")
+    tags: dict[str, str] = setting(factory=dict, doc="only objects carrying all these tags")
+    transitions: tuple[Transition, ...] = setting((), doc="current-version transitions")
+    expiration_days: int | None = setting(None, doc="delete current versions after N days")
+    noncurrent_transitions: tuple[NoncurrentTransition, ...] = setting(
+        (), doc="noncurrent-version transitions (versioned buckets)"
+    )
+    noncurrent_expiration_days: int | None = setting(
+        None, doc="delete noncurrent versions N days after they became noncurrent"
+    )
+    keep_noncurrent_versions: int | None = setting(
+        None, doc="with noncurrentExpirationDays: keep this many newest noncurrent versions"
+    )
+    enabled: bool = setting(True, doc="false keeps the rule but stops applying it")
+
+    def check(self, path: str, problems: Problems) -> None:
+        if not re.fullmatch(r"[\w.-]{1,255}", self.id):
+            problems.add(
+                join(path, "id"),
+                f"{self.id!r} is not a rule id; accepted: 1-255 letters, digits, '.', '_', '-'",
+            )
+        if not (
+            self.transitions
+            or self.expiration_days is not None
+            or self.noncurrent_transitions
+            or self.noncurrent_expiration_days is not None
+        ):
+            problems.add(
+                path,
+                "rule has no action; accepted: transitions, expirationDays, "
+                "noncurrentTransitions or noncurrentExpirationDays",
+            )
+        check_transitions(
+            self.transitions,
+            self.expiration_days,
+            join(path, "transitions"),
+            join(path, "expirationDays"),
+            problems,
+        )
+        check_transitions(
+            self.noncurrent_transitions,
+            self.noncurrent_expiration_days,
+            join(path, "noncurrentTransitions"),
+            join(path, "noncurrentExpirationDays"),
+            problems,
+        )
+        if self.keep_noncurrent_versions is not None:
+            if self.noncurrent_expiration_days is None:
+                problems.add(
+                    join(path, "keepNoncurrentVersions"),
+                    "is set without noncurrentExpirationDays; accepted: set both or neither",
+                )
+            if not 1 <= self.keep_noncurrent_versions <= 100:
+                problems.add(
+                    join(path, "keepNoncurrentVersions"),
+                    f"{self.keep_noncurrent_versions!r} is out of range; accepted: 1-100",
+                )
+
+    @property
+    def touches_noncurrent(self) -> bool:
+        return bool(self.noncurrent_transitions) or self.noncurrent_expiration_days is not None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Encryption:
+    type: Literal["sse-s3", "sse-kms"] = setting("sse-s3", doc="SSE-S3 (AES256) or SSE-KMS")
+    kms_key_arn: str | None = setting(
+        None,
+        doc="sse-kms only: an existing key; null creates a key (rotation on)",
+        check=check_kms_arn,
+    )
+
+    def check(self, path: str, problems: Problems) -> None:
+        if self.type == "sse-s3" and self.kms_key_arn is not None:
+            problems.add(
+                join(path, "kmsKeyArn"),
+                f"{self.kms_key_arn!r} is set while type is 'sse-s3'; accepted: "
+                "type 'sse-kms' with a key, or no key",
+            )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Replication:
+    region: str = setting(
+        doc="region of the replica bucket; must differ from aws:region", check=check_region
+    )
+    bucket: str = setting(doc="name of the replica bucket", check=check_s3_bucket_name)
+    storage_class: S3ReplicaClass = setting("STANDARD", doc="storage class of the replicas")
+    replication_time_control: bool = setting(
+        True, doc="S3 RTC: 99.99% of objects within 15 minutes, with replication metrics"
+    )
+    delete_markers: bool = setting(False, doc="replicate delete markers too")
+    kms_key_arn: str | None = setting(
+        None,
+        doc="SSE-KMS sources: replica key in the replica region; null creates one",
+        check=check_kms_arn,
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class AccessLogs:
+    bucket: str = setting(doc="key of the logs bucket in the same app's `s3` map")
+    prefix: str | None = setting(None, doc="key prefix for the log objects; null = 's3/<name>/'")
+
+
+@dataclass(frozen=True, kw_only=True)
+class S3Bucket:
+    name: str = setting(doc="globally unique bucket name (no dots)", check=check_s3_bucket_name)
+    purpose: Literal["data", "logs"] = setting(
+        "data", doc="log buckets are exempt from the versioning policy (tag `purpose`)"
+    )
+    versioning: bool = setting(True, doc="keep every version of every object")
+    encryption: Encryption = setting(factory=Encryption, doc="server-side encryption")
+    lifecycle: tuple[LifecycleRule, ...] = setting((), doc="lifecycle rules")
+    abort_incomplete_multipart_days: int = setting(
+        7, doc="abort multipart uploads left incomplete this many days (whole bucket)"
+    )
+    cors: tuple[CorsRule, ...] = setting((), doc="CORS rules for browsers")
+    replication: Replication | None = setting(None, doc="cross-region replica")
+    access_logs: AccessLogs | None = setting(None, doc="server access logging")
+    protect: bool = setting(True, doc="refuse `pulumi destroy`/deletion of the bucket")
+
+    def check(self, path: str, problems: Problems) -> None:
+        check_bucket_lifecycle(self, path, problems)
+        if not self.versioning:
+            for i, rule in enumerate(self.lifecycle):
+                if rule.touches_noncurrent:
+                    problems.add(
+                        f"{join(path, 'lifecycle')}[{i}]",
+                        "noncurrent-version actions need versioning; accepted: "
+                        "versioning: true, or no noncurrent* keys",
+                    )
+        if len(self.cors) > 100:
+            problems.add(join(path, "cors"), f"{len(self.cors)} rules; accepted: at most 100")
+        if self.replication is not None and not self.versioning:
+            problems.add(
+                join(path, "replication"),
+                "replication needs versioning on the source; accepted: versioning: true",
+            )
