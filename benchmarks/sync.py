@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.support.seaweed import SeaweedServer, admin_client, seaweed
+from tests.support.seaweed import S3Server, admin_client, seaweed
 
 MiB = 1024 * 1024
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,7 +43,7 @@ def make_sets(base: Path, small: int, big: int) -> dict[str, Path]:
 
 
 def commands(
-    tool: str, src: Path, prefix: str, server: SeaweedServer, bin_dir: Path
+    tool: str, src: Path, prefix: str, server: S3Server, bin_dir: Path
 ) -> tuple[list[str], dict[str, str]]:
     env = {
         **os.environ,
@@ -114,7 +114,7 @@ def run(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
     return wall, usage.ru_maxrss / 1024  # ru_maxrss is KiB on Linux
 
 
-def verify(server: SeaweedServer, prefix: str, expected: int) -> None:
+def verify(server: S3Server, prefix: str, expected: int) -> None:
     client = admin_client(server)
     count = sum(
         page.get("KeyCount", 0)

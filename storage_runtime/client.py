@@ -11,8 +11,6 @@ from botocore.config import Config
 
 from storage_runtime.settings import Settings
 
-MAX_ATTEMPTS = 5  # total attempts, standard mode: exponential backoff with jitter
-
 _lock = threading.Lock()
 _clients: dict[Settings, Any] = {}
 
@@ -42,7 +40,8 @@ def client_config(settings: Settings) -> Config:
         signature_version="s3v4",  # SigV4 everywhere: it signs content-length in presigned PUTs
         region_name=settings.region,
         s3=s3,
-        retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
+        # total attempts (STORAGE_MAX_ATTEMPTS, default 5), exponential backoff with jitter
+        retries={"mode": "standard", "total_max_attempts": settings.max_attempts},
         connect_timeout=settings.connect_timeout_seconds,
         read_timeout=settings.read_timeout_seconds,
         # one connection per concurrent transfer plus headroom for presign/head calls

@@ -14,6 +14,7 @@ from __future__ import annotations
 import random
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -24,14 +25,21 @@ from botocore.credentials import Credentials
 from botocore.httpsession import get_cert_path
 from botocore.session import get_session
 
-from storage_runtime.client import MAX_ATTEMPTS, addressing_style
-from storage_runtime.errors import StorageError
+from storage_runtime.client import addressing_style
+from storage_runtime.errors import (
+    DENIED_CODES,
+    AccessDeniedError,
+    BucketNotFoundError,
+    StorageConnectionError,
+    StorageError,
+    TransferCancelledError,
+)
 from storage_runtime.settings import Settings
 
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 
 
-class TransientPutError(StorageError, ConnectionError):
+class TransientPutError(StorageConnectionError):
     """A PUT that kept failing transiently; the caller may retry the whole file."""
 
 
@@ -78,12 +86,22 @@ class DirectPut:
         return Credentials(frozen.access_key, frozen.secret_key, frozen.token)
 
     def put(
-        self, bucket: str, key: str, data: bytes, content_type: str | None = None
+        self,
+        bucket: str,
+        key: str,
+        data: bytes,
+        content_type: str | None = None,
+        cancelled: Callable[[], bool] = lambda: False,
     ) -> tuple[str, int]:
-        """Upload `data`; returns (ETag, retries used)."""
+        """Upload `data`; returns (ETag, retries used). `cancelled` is asked before each
+        attempt: an interrupted run does not sleep through its backoff."""
         url = self.url(bucket, key)
         retries = 0
-        for attempt in range(1, MAX_ATTEMPTS + 1):
+        attempts = self.settings.max_attempts
+        problem = ""
+        for attempt in range(1, attempts + 1):
+            if cancelled():
+                raise TransferCancelledError(f"put s3://{bucket}/{key}: interrupted")
             headers = {"Content-Length": str(len(data))}
             if content_type:
                 headers["Content-Type"] = content_type
@@ -104,15 +122,25 @@ class DirectPut:
                     return str(response.headers.get("ETag", "")), retries
                 code = _error_code(response.data)
                 if response.status not in RETRY_STATUS and code != "SlowDown":
-                    raise StorageError(
-                        f"put s3://{bucket}/{key} failed: HTTP {response.status} {code}".rstrip()
-                    )
+                    raise _refusal(bucket, key, response.status, code, self.settings)
                 problem = f"HTTP {response.status} {code}"
-            if attempt < MAX_ATTEMPTS:
+            if attempt < attempts:
                 retries += 1
                 # full jitter, like botocore's standard mode
                 time.sleep(random.uniform(0, min(20.0, 0.1 * 2**attempt)))
-        raise TransientPutError(f"put s3://{bucket}/{key} failed {MAX_ATTEMPTS} times: {problem}")
+        raise TransientPutError(f"put s3://{bucket}/{key} failed {attempts} times: {problem}")
+
+
+def _refusal(bucket: str, key: str, status: int, code: str, settings: Settings) -> StorageError:
+    if code == "NoSuchBucket":
+        return BucketNotFoundError(bucket, settings.endpoint_url)
+    text = f"put s3://{bucket}/{key} failed: HTTP {status} {code}".rstrip()
+    if code in DENIED_CODES or status == 403:
+        return AccessDeniedError(
+            f"{text}: check S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY (or the AWS role) and "
+            "the key's permissions on this bucket"
+        )
+    return StorageError(text)
 
 
 def _error_code(body: bytes) -> str:

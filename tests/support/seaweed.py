@@ -36,14 +36,17 @@ PORT_FLAGS = (
 
 
 @dataclass(frozen=True)
-class SeaweedServer:
+class S3Server:
+    """A running S3 server of the test session: `name` is seaweedfs or moto."""
+
+    name: str
     endpoint: str
     access_key: str
     secret_key: str
     data_dir: Path
 
 
-def admin_client(server: SeaweedServer) -> Any:
+def admin_client(server: S3Server) -> Any:
     """A plain boto3 client with the server's keys (for creating buckets, checking results)."""
     import boto3
     from botocore.config import Config
@@ -87,7 +90,7 @@ def _ports() -> dict[str, int]:
 
 
 @contextlib.contextmanager
-def seaweed(timeout: float = 60.0) -> Iterator[SeaweedServer]:
+def seaweed(timeout: float = 60.0) -> Iterator[S3Server]:
     data = Path(tempfile.mkdtemp(prefix="seaweed-"))
     ports = _ports()
     key, secret = "test-" + secrets.token_hex(6), secrets.token_hex(20)
@@ -113,7 +116,7 @@ def seaweed(timeout: float = 60.0) -> Iterator[SeaweedServer]:
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"SeaweedFS S3 did not come up in {timeout} s") from None
                 time.sleep(0.1)
-        yield SeaweedServer(endpoint, key, secret, data)
+        yield S3Server("seaweedfs", endpoint, key, secret, data)
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
