@@ -150,7 +150,7 @@ class KeyMapper:
             for p in parts
         )
         self.regex = re.compile(f"^{body}$")
-        accepted = [*names, "filename", "path"]
+        accepted = list(dict.fromkeys([*names, "filename", "path"]))
         try:
             fields = list(string.Formatter().parse(template))
         except ValueError as err:
@@ -336,7 +336,8 @@ def walk(
             with os.scandir(directory) as scan:
                 entries = sorted(scan, key=lambda e: e.name)
         except OSError as err:
-            problems.append((rel or ".", f"cannot list the directory: {err.strerror or err}"))
+            where = rel.rstrip("/") or "."
+            problems.append((where, f"cannot list the directory: {err.strerror or err}"))
             return
         for entry in entries:
             entry_rel = f"{rel}{entry.name}"
@@ -799,7 +800,7 @@ class Syncer:
             label = f"s3://{bucket}/{key}"
             rel = key[len(prefix) :]
             why = unsafe_key_part(rel)
-            if why is None and not _inside(real_root, root / rel):
+            if why is None and not _inside(root, real_root, root / rel):
                 why = "a symlink in the destination leads outside it"
             if why:
                 report.fail(label, f"skipped, not a safe path under {root}: {why}")
@@ -860,11 +861,13 @@ class Syncer:
         return job
 
 
-def _inside(real_root: Path, target: Path) -> bool:
+def _inside(root: Path, real_root: Path, target: Path) -> bool:
     """Whether `target`'s nearest existing ancestor resolves inside `real_root` (a symlinked
     directory in the destination could otherwise lead a write outside it)."""
     parent = target.parent
-    while not parent.exists() and parent != parent.parent:
+    while not parent.exists():
+        if parent == root or parent == parent.parent:
+            return True  # created by this run, below the destination
         parent = parent.parent
     try:
         parent.resolve().relative_to(real_root)
