@@ -1,4 +1,4 @@
-"""Single-request PUTs without the botocore client's per-call machinery.
+"""Single-request PUTs and GETs without the botocore client's per-call machinery.
 
 A `put_object` through the boto3 client costs about 2 ms of CPU (parameter validation, event
 handlers, serialization, response parsing); for thousands of small files that, not the
@@ -15,7 +15,7 @@ import random
 import re
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import IO, Any
 from urllib.parse import quote, urlsplit
 
 import urllib3
@@ -30,6 +30,7 @@ from storage_runtime.errors import (
     DENIED_CODES,
     AccessDeniedError,
     BucketNotFoundError,
+    ObjectNotFoundError,
     StorageConnectionError,
     StorageError,
     TransferCancelledError,
@@ -37,6 +38,7 @@ from storage_runtime.errors import (
 from storage_runtime.settings import Settings
 
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+GET_CHUNK = 256 * 1024
 
 
 class TransientPutError(StorageConnectionError):
@@ -130,11 +132,66 @@ class DirectPut:
                 time.sleep(random.uniform(0, min(20.0, 0.1 * 2**attempt)))
         raise TransientPutError(f"put s3://{bucket}/{key} failed {attempts} times: {problem}")
 
+    def get_into(
+        self,
+        bucket: str,
+        key: str,
+        out: IO[bytes],
+        cancelled: Callable[[], bool] = lambda: False,
+    ) -> tuple[int, int]:
+        """Stream s3://bucket/key into `out` (a file opened for writing; rewound on a retry);
+        returns (bytes, retries used). A body shorter than its Content-Length is retried."""
+        url = self.url(bucket, key)
+        retries, problem = 0, ""
+        attempts = self.settings.max_attempts
+        for attempt in range(1, attempts + 1):
+            if cancelled():
+                raise TransferCancelledError(f"get s3://{bucket}/{key}: interrupted")
+            request = AWSRequest(method="GET", url=url, data=b"", headers={})
+            S3SigV4Auth(self._credentials(), "s3", self.region).add_auth(request)
+            try:
+                response = self.pool.request(
+                    "GET", url, headers=dict(request.headers.items()), preload_content=False
+                )
+                try:
+                    if response.status == 200:
+                        out.seek(0)
+                        out.truncate()
+                        moved = 0
+                        for chunk in response.stream(GET_CHUNK):
+                            if cancelled():
+                                raise TransferCancelledError(
+                                    f"get s3://{bucket}/{key}: interrupted"
+                                )
+                            out.write(chunk)
+                            moved += len(chunk)
+                        expected = int(response.headers.get("Content-Length", moved))
+                        if moved == expected:
+                            return moved, retries
+                        problem = f"got {moved} of {expected} bytes"
+                    else:
+                        code = _error_code(response.read())
+                        if response.status not in RETRY_STATUS and code != "SlowDown":
+                            if response.status == 404 and code != "NoSuchBucket":
+                                raise ObjectNotFoundError(bucket, key)
+                            raise _refusal(bucket, key, response.status, code, self.settings, "get")
+                        problem = f"HTTP {response.status} {code}"
+                finally:
+                    response.release_conn()
+            except urllib3.exceptions.HTTPError as err:
+                problem = f"{type(err).__name__}: {err}"
+            if attempt < attempts:
+                retries += 1
+                time.sleep(random.uniform(0, min(20.0, 0.1 * 2**attempt)))
+        raise TransientPutError(f"get s3://{bucket}/{key} failed {attempts} times: {problem}")
 
-def _refusal(bucket: str, key: str, status: int, code: str, settings: Settings) -> StorageError:
+
+def _refusal(
+    bucket: str, key: str, status: int, code: str, settings: Settings, op: str = "put"
+) -> StorageError:
     if code == "NoSuchBucket":
         return BucketNotFoundError(bucket, settings.endpoint_url)
-    text = f"put s3://{bucket}/{key} failed: HTTP {status} {code}".rstrip()
+    text = f"{op} s3://{bucket}/{key} failed: HTTP {status} {code}".rstrip()
     if code in DENIED_CODES or status == 403:
         return AccessDeniedError(
             f"{text}: check S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY (or the AWS role) and "

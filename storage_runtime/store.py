@@ -123,7 +123,7 @@ class PartRegistry(Protocol):
 
     def opened(self, bucket: str, key: str, upload_id: str) -> None: ...
 
-    def closed(self, upload_id: str) -> None: ...
+    def closed(self, upload_id: str, aborted: bool = False) -> None: ...
 
 
 def abort_quietly(client: Any, bucket: str, key: str, upload_id: str) -> None:
@@ -154,8 +154,10 @@ def multipart_upload(
         yield upload_id
     except BaseException:
         abort_quietly(client, bucket, key, upload_id)
+        if registry is not None:
+            registry.closed(upload_id, aborted=True)
         raise
-    finally:
+    else:
         if registry is not None:
             registry.closed(upload_id)
 
@@ -176,7 +178,7 @@ class PartSender:
     def close(self) -> None:
         self.pool.shutdown(wait=True)
 
-    def _slot(self, cancelled: Callable[[], bool]) -> bool:
+    def slot(self, cancelled: Callable[[], bool]) -> bool:
         """Wait for a free slot; False (and no slot held) if the run is interrupted."""
         while not self.slots.acquire(timeout=0.2):
             if cancelled():
@@ -216,7 +218,7 @@ class PartSender:
         try:
             for number, (body, release) in enumerate(bodies, start=1):
                 failed = any(f.done() and f.exception() for f in futures)
-                if failed or not self._slot(cancelled):
+                if failed or not self.slot(cancelled):
                     body.close()
                     release()
                     break  # a part failed or the run was interrupted: send nothing more

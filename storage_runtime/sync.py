@@ -60,13 +60,14 @@ from storage_runtime.errors import (
 from storage_runtime.files import (
     FileState,
     content_type_for,
+    create_temp,
     is_stale_temp,
     is_temp,
     valid_content_type,
 )
 from storage_runtime.keys import validate_key, validate_prefix
 from storage_runtime.settings import Settings
-from storage_runtime.store import PartSender, download_object, file_parts, multipart_upload
+from storage_runtime.store import PartSender, file_parts, multipart_upload
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,7 @@ PART_SIZE = 8 * MiB  # also what aws-cli and s5cmd use, so their ETags compare e
 FILE_ATTEMPTS = 3
 DELETE_BATCH = 1000
 #: After an interrupt, how long transfers in flight get to stop by themselves.
-GRACE_SECONDS = 3.0
+GRACE_SECONDS = 2.0
 
 
 def shown(text: str) -> str:
@@ -409,6 +410,7 @@ class Run:
         self.lock = threading.Lock()
         self.uploads: dict[str, tuple[str, str]] = {}
         self.temps: set[Path] = set()
+        self.aborted = 0  # this run's multipart uploads aborted, by their jobs or clean_up
 
     def cancelled(self) -> bool:
         return self.cancel.is_set()
@@ -419,9 +421,10 @@ class Run:
         if self.cancelled():
             raise TransferCancelledError(f"upload of s3://{bucket}/{key}: interrupted")
 
-    def closed(self, upload_id: str) -> None:
+    def closed(self, upload_id: str, aborted: bool = False) -> None:
         with self.lock:
-            self.uploads.pop(upload_id, None)
+            if self.uploads.pop(upload_id, None) is not None and aborted:
+                self.aborted += 1
 
     def temp(self, path: Path, created: bool) -> None:
         with self.lock:
@@ -432,21 +435,19 @@ class Run:
         if created and self.cancelled():
             raise TransferCancelledError(f"{path}: interrupted")
 
-    def clean_up(self, client: Any) -> int:
+    def clean_up(self, client: Any) -> None:
         """Abort this run's uploads still open and remove its temporary files."""
         with self.lock:
             uploads, temps = dict(self.uploads), set(self.temps)
-        aborted = 0
         for upload_id, (bucket, key) in uploads.items():
             try:
                 client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
-                aborted += 1
             except CLIENT_FAILURES as err:
                 log.warning("could not abort upload %s of %s: %s", upload_id, key, err)
+            self.closed(upload_id, aborted=True)
         for path in temps:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
-        return aborted
 
 
 # -------------------------------------------------------------------------------- sync
@@ -595,7 +596,8 @@ class Syncer:
     def _finish_interrupted(self, report: Report) -> None:
         if self.run.cancelled():
             report.interrupted = report.interrupted or "an interrupt"
-            report.aborted_uploads += self.run.clean_up(self.client)
+            self.run.clean_up(self.client)
+        report.aborted_uploads = self.run.aborted
 
     def _refuse_empty(self, source: str, doomed: int, where: str) -> None:
         if doomed and not self.allow_empty_source:
@@ -817,7 +819,9 @@ class Syncer:
             if self.dry_run:
                 report.planned.append(f"download {label} -> {target}")
                 continue
-            jobs.append((f"{label} -> {target}", self._download_job(bucket, key, target, report)))
+            jobs.append(
+                (f"{label} -> {target}", self._download_job(bucket, key, target, item, report))
+            )
         self._run(jobs, report)
         self._finish_interrupted(report)
         if self.delete and root.is_dir():
@@ -843,22 +847,83 @@ class Syncer:
                         report.removed_parts += 1
 
     def _download_job(
-        self, bucket: str, key: str, target: Path, report: Report
+        self, bucket: str, key: str, target: Path, item: dict[str, Any], report: Report
     ) -> Callable[[], int]:
+        size = int(item["Size"])
+
         def job() -> int:
             target.parent.mkdir(parents=True, exist_ok=True)
-            moved, retries = download_object(
-                self.client,
-                bucket,
-                key,
-                target,
-                cancelled=self.run.cancelled,
-                on_temp=self.run.temp,
-            )
-            report.add(retried=retries)
+            fd, tmp = create_temp(target)
+            try:
+                self.run.temp(tmp, True)
+                if size >= 2 * self.part_size:
+                    moved = self._ranged_get(bucket, key, fd, size, str(item["ETag"]), report)
+                else:
+                    with os.fdopen(os.dup(fd), "wb") as out:
+                        moved, retries = self.direct.get_into(
+                            bucket, key, out, cancelled=self.run.cancelled
+                        )
+                    report.add(retried=retries)
+                os.replace(tmp, target)  # atomic: never a partial file under the real name
+            finally:
+                os.close(fd)
+                with contextlib.suppress(FileNotFoundError):
+                    tmp.unlink()
+                self.run.temp(tmp, False)
             return moved
 
         return job
+
+    def _ranged_get(
+        self, bucket: str, key: str, fd: int, size: int, etag: str, report: Report
+    ) -> int:
+        """A large object in parallel ranges of part_size, written at their offsets; every
+        range must come from the same version of the object (If-Match its ETag), so a file is
+        never assembled from two versions."""
+        os.ftruncate(fd, size)
+        cancelled = self.run.cancelled
+
+        def part(offset: int, length: int) -> None:
+            try:
+                response = self.client.get_object(
+                    Bucket=bucket,
+                    Key=key,
+                    Range=f"bytes={offset}-{offset + length - 1}",
+                    IfMatch=etag,
+                )
+                report.add(retried=int(response["ResponseMetadata"].get("RetryAttempts", 0)))
+                position, body = offset, response["Body"]
+                try:
+                    for chunk in body.iter_chunks(256 * 1024):
+                        if cancelled():
+                            raise TransferCancelledError(f"get s3://{bucket}/{key}: interrupted")
+                        os.pwrite(fd, chunk, position)
+                        position += len(chunk)
+                finally:
+                    body.close()
+                if position - offset != length:
+                    raise StorageError(
+                        f"get s3://{bucket}/{key}: range at {offset} got "
+                        f"{position - offset} of {length} bytes"
+                    )
+            finally:
+                self.sender.slots.release()
+
+        futures: list[Future[None]] = []
+        try:
+            for offset in range(0, size, self.part_size):
+                if any(f.done() and f.exception() for f in futures) or not self.sender.slot(
+                    cancelled
+                ):
+                    break
+                length = min(self.part_size, size - offset)
+                futures.append(self.sender.pool.submit(part, offset, length))
+        finally:
+            for f in futures:
+                f.result()
+        if cancelled():
+            raise TransferCancelledError(f"get s3://{bucket}/{key}: interrupted")
+        return size
 
 
 def _inside(root: Path, real_root: Path, target: Path) -> bool:

@@ -277,7 +277,7 @@ def test_key_template_keys_live_under_the_destination_prefix(
     store.put("elsewhere/x.txt", b"x")
     src = tree(tmp_path / "out", {"job-1/a.pdf": b"a", "job-2/b.pdf": b"b"})
     args = dict(pattern="{job_id}/{filename}", key_template="archive/{job_id}/{filename}")
-    first = sync(str(src), f"s3://{settings.bucket}/results/", settings, **args)  # type: ignore[arg-type]
+    first = sync(str(src), f"s3://{settings.bucket}/results/", settings, **args)
     assert first.transferred == 2
     assert keys_under(settings, "") == [
         "elsewhere/x.txt",
@@ -285,7 +285,7 @@ def test_key_template_keys_live_under_the_destination_prefix(
         "results/archive/job-2/b.pdf",
         "results/live/report.pdf",
     ]
-    again = sync(str(src), f"s3://{settings.bucket}/results/", settings, **args)  # type: ignore[arg-type]
+    again = sync(str(src), f"s3://{settings.bucket}/results/", settings, **args)
     assert (again.transferred, again.skipped) == (0, 2), "a re-run skips what is there"
     (src / "job-2/b.pdf").unlink()
     pruned = sync(
@@ -319,19 +319,11 @@ def test_key_template_keys_live_under_the_destination_prefix(
     ],
 )
 def test_templates_that_cannot_make_keys_under_the_prefix_are_refused(
-    settings: Settings, tmp_path: Path, template: str, fragment: str
+    template: str, fragment: str
 ) -> None:
-    src = tree(tmp_path / "src", {"j/a.pdf": b"a"})
     with pytest.raises(SettingsError) as info:
-        sync(
-            str(src),
-            f"s3://{settings.bucket}/p/",
-            settings,
-            pattern="{job_id}/{filename}",
-            key_template=template,
-        )
+        KeyMapper("p/", "{job_id}/{filename}", template)
     assert fragment in str(info.value)
-    assert keys_under(settings, "") == []
 
 
 def test_download_never_writes_outside_its_destination(
@@ -339,10 +331,11 @@ def test_download_never_writes_outside_its_destination(
 ) -> None:
     needs(s3_server, "raw keys")
     client = ObjectStore(settings).client
+    escaped = f"escaped-{os.getpid()}-{time.time_ns()}"
     hostile = [
-        "p//tmp/escaped",
-        "p/../escaped",
-        "p/a/../../escaped",
+        f"p//tmp/{escaped}",
+        f"p/../{escaped}",
+        f"p/a/../../{escaped}",
         "p/a\\b",
         "p/./x",
         "p/" + "ctl\x01",
@@ -355,7 +348,7 @@ def test_download_never_writes_outside_its_destination(
     assert (dst / "ok/fine.txt").read_bytes() == b"fine"
     assert report.transferred == 1 and len(report.failed) == len(hostile), report.render()
     assert all("not a safe path" in why for _, why in report.failed), report.render()
-    assert not Path("/tmp/escaped").exists() and not (tmp_path / "deep" / "escaped").exists()
+    assert not Path("/tmp", escaped).exists() and not (tmp_path / "deep" / escaped).exists()
     assert sorted(
         p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()
     ) == ["deep/dst/ok/fine.txt"]
@@ -484,7 +477,7 @@ def held_upload(
 def test_a_file_rewritten_during_its_upload_is_never_stored_torn(
     settings: Settings, tmp_path: Path
 ) -> None:
-    old, new = b"O" * (24 * MiB), b"N" * (24 * MiB)
+    old, new = b"O" * (17 * MiB), b"N" * (17 * MiB)
     src = tree(tmp_path / "src", {"model.bin": old})
     report, _ = held_upload(settings, src, "t", 1, lambda: (src / "model.bin").write_bytes(new))
     assert report.transferred == 0 and len(report.failed) == 1, report.render()
@@ -502,7 +495,7 @@ def test_a_file_rewritten_during_its_upload_is_never_stored_torn(
 def test_a_file_that_shrinks_during_its_upload_fails_at_once(
     settings: Settings, tmp_path: Path
 ) -> None:
-    src = tree(tmp_path / "src", {"model.bin": os.urandom(24 * MiB)})
+    src = tree(tmp_path / "src", {"model.bin": os.urandom(17 * MiB)})
 
     def shrink() -> None:
         with (src / "model.bin").open("r+b") as f:
@@ -543,7 +536,7 @@ def test_put_of_a_file_that_changes_stores_nothing(settings: Settings, tmp_path:
 def test_sigint_stops_the_sync_aborts_its_uploads_and_exits_130(
     settings: Settings, tmp_path: Path
 ) -> None:
-    files = {"a/huge-1.bin": os.urandom(40 * MiB), "a/huge-2.bin": os.urandom(40 * MiB)}
+    files = {"a/huge-1.bin": os.urandom(17 * MiB), "a/huge-2.bin": os.urandom(17 * MiB)}
     files |= {f"b/{i:02d}.txt": b"small" for i in range(30)}
     src = tree(tmp_path / "src", files)
     with FaultProxy(settings.endpoint_url or "", rate=0.0) as proxy:
@@ -631,8 +624,8 @@ def test_a_later_run_removes_the_part_files_a_killed_run_left(
 
 
 def test_two_syncs_of_one_key_both_succeed(settings: Settings, tmp_path: Path) -> None:
-    one = tree(tmp_path / "one", {"model.bin": b"1" * (24 * MiB)})
-    two = tree(tmp_path / "two", {"model.bin": b"2" * (24 * MiB)})
+    one = tree(tmp_path / "one", {"model.bin": b"1" * (17 * MiB)})
+    two = tree(tmp_path / "two", {"model.bin": b"2" * (17 * MiB)})
     with FaultProxy(settings.endpoint_url or "", rate=0.0) as proxy:
         proxy.hold_after = ("partNumber=", 1)  # both uploads are open before either finishes
         slow = replace(settings, endpoint_url=proxy.url)
@@ -655,7 +648,7 @@ def test_two_syncs_of_one_key_both_succeed(settings: Settings, tmp_path: Path) -
         for t in threads:
             t.join(60)
     assert [r.failed for r in reports] == [[], []], [r.render() for r in reports]
-    assert ObjectStore(settings).get("w/model.bin") in (b"1" * (24 * MiB), b"2" * (24 * MiB))
+    assert ObjectStore(settings).get("w/model.bin") in (b"1" * (17 * MiB), b"2" * (17 * MiB))
     assert open_uploads(settings, "w/") == []
 
 
@@ -703,7 +696,7 @@ def test_killed_sync_resumes_and_leaves_its_orphan_to_the_lifecycle_rule(
     settings: Settings, tmp_path: Path
 ) -> None:
     files = {
-        "models/huge.bin": os.urandom(48 * MiB),
+        "models/huge.bin": os.urandom(24 * MiB),
         **{f"small/{i}.txt": os.urandom(500) for i in range(20)},
     }
     src = tree(tmp_path / "src", files)
