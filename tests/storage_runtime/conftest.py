@@ -37,10 +37,24 @@ def needs(server: S3Server, feature: str) -> None:
         pytest.skip(f"only one server can show this: {why}")
 
 
-@pytest.fixture(scope="session", params=["seaweedfs", "moto"])
-def s3_server(request: pytest.FixtureRequest) -> Iterator[S3Server]:
-    with (seaweed if request.param == "seaweedfs" else moto)() as server:
+@pytest.fixture(scope="session")
+def seaweedfs_server() -> Iterator[S3Server]:
+    with seaweed() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[S3Server]:
+    with moto() as server:
+        yield server
+
+
+@pytest.fixture(scope="session", params=["seaweedfs", "moto"])
+def s3_server(request: pytest.FixtureRequest) -> S3Server:
+    """Each server is started once for the session (the parametrised fixture only picks one:
+    pytest would otherwise restart a server whenever the order of tests switches)."""
+    server: S3Server = request.getfixturevalue(f"{request.param}_server")
+    return server
 
 
 def make_settings(server: S3Server, **overrides: object) -> Settings:
