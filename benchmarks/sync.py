@@ -46,6 +46,7 @@ def make_sets(base: Path, small: int, big: int) -> dict[str, Path]:
 
 
 GOALS = {"aws": 1.0, "s5cmd": 0.8}
+SETS = ("2000x64KiB", "4x256MiB")
 DIRECTIONS = ("upload", "download")
 
 
@@ -145,6 +146,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tools-bin", type=Path, default=ROOT / ".venv-bench" / "bin")
     parser.add_argument("--small", type=int, default=2000)
     parser.add_argument("--big", type=int, default=4)
+    parser.add_argument(
+        "--directions", nargs="+", choices=DIRECTIONS, default=list(DIRECTIONS), help="both"
+    )
+    parser.add_argument("--sets", nargs="+", choices=SETS, default=list(SETS), help="both")
     args = parser.parse_args(argv)
     tools = ["ours", "aws", "s5cmd", "rclone"]
     for tool in tools[1:]:
@@ -161,12 +166,16 @@ def main(argv: list[str] | None = None) -> int:
         sets = make_sets(Path(tmp), args.small, args.big)
         counts = {"2000x64KiB": args.small, "4x256MiB": args.big}
         for set_name, path in sets.items():  # the source of every download, uploaded once
+            if "download" not in args.directions or set_name not in args.sets:
+                continue
             run(*commands("ours", path, f"source-{set_name}", server, args.tools_bin))
             verify(server, f"source-{set_name}", counts[set_name])
         for round_ in range(args.rounds):
             order = tools[round_ % len(tools) :] + tools[: round_ % len(tools)]
             for set_name, path in sets.items():
-                for direction in DIRECTIONS:
+                if set_name not in args.sets:
+                    continue
+                for direction in args.directions:
                     for tool in order:
                         prefix = f"{tool}-{set_name}-{round_}"
                         if direction == "upload":
@@ -192,8 +201,8 @@ def main(argv: list[str] | None = None) -> int:
         "(ratio = tool time / our time; > 1 means ours is faster)"
     )
     ok = True
-    for set_name in ("2000x64KiB", "4x256MiB"):
-        for direction in DIRECTIONS:
+    for set_name in args.sets:
+        for direction in args.directions:
             ours = statistics.median(w for w, _ in results[(set_name, direction, "ours")])
             for tool in tools:
                 runs = results[(set_name, direction, tool)]

@@ -77,6 +77,9 @@ FILE_ATTEMPTS = 3
 DELETE_BATCH = 1000
 #: After an interrupt, how long transfers in flight get to stop by themselves.
 GRACE_SECONDS = 2.0
+#: Large downloads go in ranges of this size, in parallel (fewer, larger requests than the
+#: upload's 8 MiB parts: a range costs a request, not memory, as it streams to disk).
+RANGE_SIZE = 32 * MiB
 
 
 def shown(text: str) -> str:
@@ -856,7 +859,7 @@ class Syncer:
             fd, tmp = create_temp(target)
             try:
                 self.run.temp(tmp, True)
-                if size >= 2 * self.part_size:
+                if size > RANGE_SIZE:
                     moved = self._ranged_get(bucket, key, fd, size, str(item["ETag"]), report)
                 else:
                     with os.fdopen(os.dup(fd), "wb") as out:
@@ -894,7 +897,7 @@ class Syncer:
                 report.add(retried=int(response["ResponseMetadata"].get("RetryAttempts", 0)))
                 position, body = offset, response["Body"]
                 try:
-                    for chunk in body.iter_chunks(256 * 1024):
+                    for chunk in body.iter_chunks(1024 * 1024):
                         if cancelled():
                             raise TransferCancelledError(f"get s3://{bucket}/{key}: interrupted")
                         os.pwrite(fd, chunk, position)
@@ -911,12 +914,12 @@ class Syncer:
 
         futures: list[Future[None]] = []
         try:
-            for offset in range(0, size, self.part_size):
+            for offset in range(0, size, RANGE_SIZE):
                 if any(f.done() and f.exception() for f in futures) or not self.sender.slot(
                     cancelled
                 ):
                     break
-                length = min(self.part_size, size - offset)
+                length = min(RANGE_SIZE, size - offset)
                 futures.append(self.sender.pool.submit(part, offset, length))
         finally:
             for f in futures:
