@@ -80,6 +80,9 @@ GRACE_SECONDS = 2.0
 #: Large downloads go in ranges of this size, in parallel (fewer, larger requests than the
 #: upload's 8 MiB parts: a range costs a request, not memory, as it streams to disk).
 RANGE_SIZE = 32 * MiB
+#: Read size of a range's body: small enough that the allocator recycles it in every thread
+#: (1 MiB reads in 16 threads kept ~25 MiB more resident).
+RANGE_CHUNK = 256 * 1024
 
 
 def shown(text: str) -> str:
@@ -897,7 +900,7 @@ class Syncer:
                 report.add(retried=int(response["ResponseMetadata"].get("RetryAttempts", 0)))
                 position, body = offset, response["Body"]
                 try:
-                    for chunk in body.iter_chunks(1024 * 1024):
+                    for chunk in body.iter_chunks(RANGE_CHUNK):
                         if cancelled():
                             raise TransferCancelledError(f"get s3://{bucket}/{key}: interrupted")
                         os.pwrite(fd, chunk, position)
