@@ -35,6 +35,7 @@ from storage_runtime.errors import (
     StorageError,
     TransferCancelledError,
 )
+from storage_runtime.files import write_chunks
 from storage_runtime.settings import Settings
 
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
@@ -128,8 +129,7 @@ class DirectPut:
                 problem = f"HTTP {response.status} {code}"
             if attempt < attempts:
                 retries += 1
-                # full jitter, like botocore's standard mode
-                time.sleep(random.uniform(0, min(20.0, 0.1 * 2**attempt)))
+                _backoff(attempt)
         raise TransientPutError(f"put s3://{bucket}/{key} failed {attempts} times: {problem}")
 
     def get_into(
@@ -157,14 +157,10 @@ class DirectPut:
                     if response.status == 200:
                         out.seek(0)
                         out.truncate()
-                        moved = 0
-                        for chunk in response.stream(GET_CHUNK):
-                            if cancelled():
-                                raise TransferCancelledError(
-                                    f"get s3://{bucket}/{key}: interrupted"
-                                )
-                            out.write(chunk)
-                            moved += len(chunk)
+                        chunks = response.stream(GET_CHUNK)
+                        moved = write_chunks(
+                            chunks, out.write, cancelled, f"get s3://{bucket}/{key}"
+                        )
                         expected = int(response.headers.get("Content-Length", moved))
                         if moved == expected:
                             return moved, retries
@@ -182,8 +178,13 @@ class DirectPut:
                 problem = f"{type(err).__name__}: {err}"
             if attempt < attempts:
                 retries += 1
-                time.sleep(random.uniform(0, min(20.0, 0.1 * 2**attempt)))
+                _backoff(attempt)
         raise TransientPutError(f"get s3://{bucket}/{key} failed {attempts} times: {problem}")
+
+
+def _backoff(attempt: int) -> None:
+    """Full jitter, like botocore's standard mode."""
+    time.sleep(random.uniform(0, min(20.0, 0.1 * 2**attempt)))
 
 
 def _refusal(

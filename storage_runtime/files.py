@@ -18,11 +18,12 @@ import re
 import secrets
 import socket
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from storage_runtime.errors import FileChangedError
+from storage_runtime.errors import FileChangedError, TransferCancelledError
 
 PART_SUFFIX = ".part"
 #: A leftover of a run on another host is removed once it has not been written for this long.
@@ -82,6 +83,22 @@ def is_stale_temp(path: Path, now: float | None = None) -> bool:
     except FileNotFoundError:
         return False
     return age > FOREIGN_PART_SECONDS
+
+
+def write_chunks(
+    chunks: Iterable[bytes],
+    write: Callable[[bytes], object],
+    cancelled: Callable[[], bool],
+    what: str,
+) -> int:
+    """Write every chunk of a response body; stop at once if the run is interrupted."""
+    moved = 0
+    for chunk in chunks:
+        if cancelled():
+            raise TransferCancelledError(f"{what}: interrupted")
+        write(chunk)
+        moved += len(chunk)
+    return moved
 
 
 # ------------------------------------------------------------------------ change detection

@@ -43,6 +43,7 @@ from storage_runtime.files import (
     content_type_for,
     create_temp,
     is_temp,
+    write_chunks,
 )
 from storage_runtime.keys import validate_key, validate_prefix
 from storage_runtime.settings import MAX_PRESIGN_SECONDS, Settings
@@ -287,36 +288,16 @@ class StreamParts:
         self.free.put(buffer)
 
 
-def download_object(
-    client: Any,
-    bucket: str,
-    key: str,
-    target: Path,
-    *,
-    cancelled: Callable[[], bool] = _never,
-    on_temp: Callable[[Path, bool], None] = lambda path, created: None,
-) -> tuple[int, int]:
+def download_object(client: Any, bucket: str, key: str, target: Path) -> int:
     """GET s3://bucket/key into `target` atomically: streamed into a temporary file beside it
     (created with the umask), checked for length, renamed over `target`. The temporary file is
-    removed on any failure. Returns (bytes, retries)."""
+    removed on any failure. Returns the bytes written."""
     fd, tmp = create_temp(target)
-    out = os.fdopen(fd, "wb")
-    moved = 0
     try:
-        with out:
-            on_temp(tmp, True)  # raises if the run is being interrupted: the file goes at once
+        with os.fdopen(fd, "wb") as out:
             response = client.get_object(Bucket=bucket, Key=key)
-            body = response["Body"]
-            try:
-                for chunk in body.iter_chunks(CHUNK):
-                    if cancelled():
-                        raise TransferCancelledError(
-                            f"download of s3://{bucket}/{key}: interrupted"
-                        )
-                    out.write(chunk)
-                    moved += len(chunk)
-            finally:
-                body.close()
+            with contextlib.closing(response["Body"]) as body:
+                moved = write_chunks(body.iter_chunks(CHUNK), out.write, _never, key)
         if moved != response["ContentLength"]:
             raise StorageError(
                 f"download s3://{bucket}/{key}: got {moved} of {response['ContentLength']} bytes"
@@ -325,8 +306,7 @@ def download_object(
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        on_temp(tmp, False)
-    return moved, int(response.get("ResponseMetadata", {}).get("RetryAttempts", 0))
+    return moved
 
 
 class ObjectStore:

@@ -64,6 +64,7 @@ from storage_runtime.files import (
     is_stale_temp,
     is_temp,
     valid_content_type,
+    write_chunks,
 )
 from storage_runtime.keys import validate_key, validate_prefix
 from storage_runtime.settings import Settings
@@ -898,19 +899,18 @@ class Syncer:
                     IfMatch=etag,
                 )
                 report.add(retried=int(response["ResponseMetadata"].get("RetryAttempts", 0)))
-                position, body = offset, response["Body"]
-                try:
-                    for chunk in body.iter_chunks(RANGE_CHUNK):
-                        if cancelled():
-                            raise TransferCancelledError(f"get s3://{bucket}/{key}: interrupted")
-                        os.pwrite(fd, chunk, position)
-                        position += len(chunk)
-                finally:
-                    body.close()
-                if position - offset != length:
+                position = offset
+
+                def write(chunk: bytes) -> None:
+                    nonlocal position
+                    position += os.pwrite(fd, chunk, position)
+
+                with contextlib.closing(response["Body"]) as body:
+                    what = f"get s3://{bucket}/{key}"
+                    moved = write_chunks(body.iter_chunks(RANGE_CHUNK), write, cancelled, what)
+                if moved != length:
                     raise StorageError(
-                        f"get s3://{bucket}/{key}: range at {offset} got "
-                        f"{position - offset} of {length} bytes"
+                        f"get s3://{bucket}/{key}: range at {offset} got {moved} of {length} bytes"
                     )
             finally:
                 self.sender.slots.release()
