@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, seconds, rss in rows:
         rate = size / MiB / seconds if name != "baseline" else 0
         extra = f"{rate:7.1f} MiB/s" if rate else " " * 12
-        print(f"  {name:>10}: {rss:6.0f} MiB  {seconds:6.1f} s {extra}")
+        print(f"  {name:>10}: {rss:6.0f} MiB  {seconds:6.1f} s {extra}".rstrip())
     stream_peak = rows[1][2]
     kept = stream_peak <= promise
     print(
