@@ -147,7 +147,14 @@ def plan_revision(root: Path, stack: str) -> tuple[dict[str, Any], dict[str, Any
             raise RuntimeError(f"`ops {' '.join(args)}` failed in {root}:\n{proc.stderr.strip()}")
         return proc.stdout
 
-    plan = json.loads(run("plan", "--stack", stack, "--json"))
+    # Deployed mode: the base is a deployed stack, and comparing known values shows more than
+    # comparing "[unknown]" with "[unknown]". Revisions from before `--mode` plan that way.
+    try:
+        plan = json.loads(run("plan", "--stack", stack, "--json", "--mode", "deployed"))
+    except RuntimeError as err:
+        if "--mode" not in str(err):
+            raise
+        plan = json.loads(run("plan", "--stack", stack, "--json"))
     try:
         cost = json.loads(run("cost", "--stack", stack, "--json"))
     except (RuntimeError, ValueError):

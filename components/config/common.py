@@ -13,7 +13,8 @@ from components.schema import Problems, join, setting
 CORS_METHODS = ("GET", "PUT", "POST", "DELETE", "HEAD")
 
 _AWS_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
-_KMS_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key/[0-9a-f-]{36}|alias/[\w/-]+)$")
+_KMS_ARN = re.compile(r"^arn:aws[a-z-]*:kms:([a-z0-9-]+):\d{12}:key/[0-9a-f-]{36}$")
+_KMS_ALIAS_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:alias/")
 SLUG = re.compile(r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$")
 ZONE_ID = re.compile(r"^[0-9a-f]{32}$")
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
@@ -26,12 +27,25 @@ def check_region(value: str, path: str, problems: Problems) -> None:
 
 
 def check_kms_arn(value: str | None, path: str, problems: Problems) -> None:
-    if value is not None and not _KMS_ARN.match(value):
+    """A key ARN. Alias ARNs are refused: the ARN also goes into IAM `Resource` elements (the
+    replication and backup roles), where an alias ARN matches the alias, not its key."""
+    accepted = "'arn:aws:kms:<region>:<12-digit account>:key/<uuid>'"
+    if value is None:
+        return
+    if _KMS_ALIAS_ARN.match(value):
         problems.add(
             path,
-            f"{value!r} is not a KMS key ARN; accepted: "
-            "'arn:aws:kms:<region>:<12-digit account>:key/<uuid>' or '...:alias/<name>'",
+            f"{value!r} is an alias ARN, which IAM policies match as the alias, not its key; "
+            f"accepted: the key ARN ({accepted}, `aws kms describe-key --key-id <alias>`)",
         )
+    elif not _KMS_ARN.match(value):
+        problems.add(path, f"{value!r} is not a KMS key ARN; accepted: {accepted}")
+
+
+def kms_key_region(arn: str) -> str | None:
+    """The region of a KMS key ARN (None if it is not one)."""
+    match = _KMS_ARN.match(arn)
+    return match[1] if match else None
 
 
 def check_origin(origin: str, path: str, problems: Problems) -> None:

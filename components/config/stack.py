@@ -8,6 +8,7 @@ from typing import Any
 from components.config.cdn import Cdn
 from components.config.common import SLUG, check_region
 from components.config.efs import Efs
+from components.config.names import check_physical_names
 from components.config.r2 import CloudflareSettings, KeyRotation, R2Bucket, R2Token
 from components.config.s3 import S3Bucket
 from components.config.usage import CostSettings, Usage
@@ -210,6 +211,7 @@ def parse_stack_config(
     settings = parse(StackSettings, raw, "", problems)
     if settings is not None and aws_region is not None:
         _check_stack(settings, aws_region, problems)
+        check_physical_names(settings.apps, stack, problems)
     elif settings is None and not problems:
         problems.add("(root)", "the config could not be read")
     problems.raise_if_any()

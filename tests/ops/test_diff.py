@@ -97,3 +97,27 @@ def test_diff_between_two_commits(clone: Path) -> None:
     assert "~ cloudflare:index/r2BucketLifecycle:R2BucketLifecycle jokbodude-files-lifecycle" in out
     assert "rules[0].deleteObjectsTransition.condition.maxAge: 86400 => 172800" in out
     assert "monthly cost: $401.11 -> $434.11 (+$33.00)" in out
+
+
+def test_revisions_are_planned_as_deployed_and_old_ones_without_the_flag(tmp_path: Path) -> None:
+    """A base revision from before `ops plan --mode` is planned the way it always was."""
+    from ops.diff import plan_revision
+
+    for name, accepts_mode in (("new", True), ("old", False)):
+        root = tmp_path / name
+        (root / "ops").mkdir(parents=True)
+        (root / "ops" / "__init__.py").write_text("")
+        flags = '"--mode", ' if accepts_mode else ""
+        (root / "ops" / "__main__.py").write_text(
+            "import argparse, json\n"
+            "p = argparse.ArgumentParser()\n"
+            "p.add_argument('command')\n"
+            "p.add_argument('--stack')\n"
+            "p.add_argument('--json', action='store_true')\n"
+            f"if {accepts_mode}: p.add_argument({flags}choices=['preview', 'deployed'])\n"
+            "a = p.parse_args()\n"
+            "mode = getattr(a, 'mode', None) or 'none'\n"
+            "print(json.dumps({'resources': [], 'mode': mode, 'total': 1.0}))\n"
+        )
+        plan, _ = plan_revision(root, "prod")
+        assert plan["mode"] == ("deployed" if accepts_mode else "none"), name
