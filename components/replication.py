@@ -134,9 +134,7 @@ class BucketReplica(pulumi.ComponentResource):
                     "Condition": {
                         "StringEquals": {"kms:ViaService": f"s3.{spec.region}.amazonaws.com"},
                         "StringLike": {
-                            "kms:EncryptionContext:aws:s3:arn": encryption_context(
-                                self.replica.arn
-                            )
+                            "kms:EncryptionContext:aws:s3:arn": encryption_context(self.replica.arn)
                         },
                     },
                 },

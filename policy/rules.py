@@ -149,19 +149,23 @@ class Rule:
 # ------------------------------------------------------------------- unknown values
 
 
-class _Guarded(Mapping[str, Any]):
-    """A read-only view of a resource's props that raises `CannotVerify` on reading a value
-    unknown at preview, whether it is marked (the plan's "[unknown]", an engine sentinel) or
-    the wrapped mapping raises for it (pulumi-policy's proxies raise `UnknownValueError`)."""
+class _View:
+    """Where a guarded value sits: the resource it belongs to and its path in the props."""
 
     def __init__(
         self,
-        target: Mapping[str, Any],
+        target: Any,
         owner: Resource,
         path: tuple[str, ...],
         errors: tuple[type[BaseException], ...],
     ) -> None:
         self._target, self._owner, self._path, self._errors = target, owner, path, errors
+
+
+class _Guarded(_View, Mapping[str, Any]):
+    """A read-only view of a resource's props that raises `CannotVerify` on reading a value
+    unknown at preview, whether it is marked (the plan's "[unknown]", an engine sentinel) or
+    the wrapped mapping raises for it (pulumi-policy's proxies raise `UnknownValueError`)."""
 
     def __getitem__(self, key: str) -> Any:
         return _read(self._target, key, self._owner, self._path, self._errors)
@@ -177,16 +181,7 @@ class _Guarded(Mapping[str, Any]):
         return any(k == key for k in self._target)
 
 
-class _GuardedList(Sequence[Any]):
-    def __init__(
-        self,
-        target: Sequence[Any],
-        owner: Resource,
-        path: tuple[str, ...],
-        errors: tuple[type[BaseException], ...],
-    ) -> None:
-        self._target, self._owner, self._path, self._errors = target, owner, path, errors
-
+class _GuardedList(_View, Sequence[Any]):
     def __getitem__(self, index: Any) -> Any:
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(len(self)))]

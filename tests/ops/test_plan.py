@@ -534,3 +534,27 @@ def test_a_second_stack_from_the_same_file_collides_only_in_config_names(tmp_pat
         "cloudflare:index/r2Bucket:R2Bucket",
         "aws:efs/fileSystem:FileSystem",
     }
+
+
+def test_every_cloudflare_json_string_is_the_form_the_provider_stores(prod_plan: Plan) -> None:
+    """Finding 1, stack-wide: the Cloudflare provider keeps JSON strings verbatim as the API
+    returns them (compact, sorted keys); any other spelling is a change on every refresh."""
+
+    def json_strings(value: object) -> list[str]:
+        if isinstance(value, str) and value[:1] in "{[":
+            return [value]
+        if isinstance(value, dict):
+            return [s for v in value.values() for s in json_strings(v)]
+        if isinstance(value, list):
+            return [s for v in value for s in json_strings(v)]
+        return []
+
+    found = [
+        text
+        for r in prod_plan.resources
+        if r.type.startswith("cloudflare:")
+        for text in json_strings(r.inputs)
+    ]
+    assert len(found) == 3, "one per token"
+    for text in found:
+        assert text == json.dumps(json.loads(text), sort_keys=True, separators=(",", ":"))

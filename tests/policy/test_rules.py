@@ -132,6 +132,24 @@ DIST_OK: dict[str, Any] = {
         "minimumProtocolVersion": "TLSv1.2_2021",
     },
 }
+
+
+def thumbnails(storage_class: str, **lifecycle: Any) -> list[Resource]:
+    """A bucket of 30 KB objects whose lifecycle moves them to `storage_class` at day 0."""
+    transition = {"days": 0, "storageClass": storage_class}
+    return [
+        res(
+            "aws:s3/bucket:Bucket", "thumbs", bucket="thumbs", tags={"typical-object-size-kb": "30"}
+        ),
+        res(
+            "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+            bucket="thumbs",
+            rules=[{"id": "r", "status": "Enabled", "transitions": [transition]}],
+            **lifecycle,
+        ),
+    ]
+
+
 TOKEN_RESOURCES = json.dumps({"com.cloudflare.edge.r2.bucket.acct_default_files": "*"})
 
 CASES: list[tuple[str, list[Resource], list[Resource]]] = [
@@ -506,45 +524,8 @@ CASES: list[tuple[str, list[Resource], list[Resource]]] = [
     ),
     (
         "lifecycle-small-objects-stay",
-        [
-            res(
-                "aws:s3/bucket:Bucket",
-                "thumbs",
-                bucket="thumbs",
-                tags={"typical-object-size-kb": "30"},
-            ),
-            res(
-                "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
-                bucket="thumbs",
-                transitionDefaultMinimumObjectSize="varies_by_storage_class",
-                rules=[
-                    {
-                        "id": "g",
-                        "status": "Enabled",
-                        "transitions": [{"days": 0, "storageClass": "GLACIER"}],
-                    }
-                ],
-            ),
-        ],
-        [
-            res(
-                "aws:s3/bucket:Bucket",
-                "thumbs",
-                bucket="thumbs",
-                tags={"typical-object-size-kb": "30"},
-            ),
-            res(
-                "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
-                bucket="thumbs",
-                rules=[
-                    {
-                        "id": "it",
-                        "status": "Enabled",
-                        "transitions": [{"days": 0, "storageClass": "INTELLIGENT_TIERING"}],
-                    }
-                ],
-            ),
-        ],
+        thumbnails("GLACIER", transitionDefaultMinimumObjectSize="varies_by_storage_class"),
+        thumbnails("INTELLIGENT_TIERING"),
     ),
 ]
 
