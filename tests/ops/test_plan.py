@@ -541,7 +541,7 @@ def test_every_cloudflare_json_string_is_the_form_the_provider_stores(prod_plan:
     returns them (compact, sorted keys); any other spelling is a change on every refresh."""
 
     def json_strings(value: object) -> list[str]:
-        if isinstance(value, str) and value[:1] in "{[":
+        if isinstance(value, str) and value.startswith(("{", "[")):
             return [value]
         if isinstance(value, dict):
             return [s for v in value.values() for s in json_strings(v)]
