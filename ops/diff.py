@@ -89,6 +89,12 @@ def _top(path: str) -> str:
 def compare(base: dict[str, Any], head: dict[str, Any]) -> list[Change]:
     old = {r["urn"]: r for r in base["resources"]}
     new = {r["urn"]: r for r in head["resources"]}
+    # A resource adopting a former name (`aliases`) is the old resource, renamed.
+    for urn, r in list(new.items()):
+        for alias in r.get("aliases") or []:
+            former = f"{urn.rsplit('::', 1)[0]}::{alias}"
+            if former in old and former not in new and urn not in old:
+                old[urn] = old.pop(former)
     changes: list[Change] = []
     for urn in sorted(old.keys() | new.keys()):
         if urn not in old:
@@ -102,7 +108,7 @@ def compare(base: dict[str, Any], head: dict[str, Any]) -> list[Change]:
             props = [
                 (k, a.get(k), b.get(k)) for k in sorted(a.keys() | b.keys()) if a.get(k) != b.get(k)
             ]
-            for option in ("protect", "retainOnDelete"):
+            for option in ("protect", "retainOnDelete", "provider"):
                 if old[urn].get(option) != new[urn].get(option):
                     props.append((f"(option) {option}", old[urn].get(option), new[urn].get(option)))
             if not props:
@@ -112,6 +118,8 @@ def compare(base: dict[str, Any], head: dict[str, Any]) -> list[Change]:
             replaced_by = sorted(
                 {_top(k) for k, _, _ in props if _top(k) in forcing or "*" in forcing}
             )
+            if old[urn].get("provider") != r.get("provider"):
+                replaced_by.append("(provider)")  # the engine replaces on a provider change
             kind = "replace" if replaced_by else "update"
             changes.append(Change(urn, r["type"], r["name"], kind, props, replaced_by))
     return changes

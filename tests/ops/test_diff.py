@@ -121,3 +121,20 @@ def test_revisions_are_planned_as_deployed_and_old_ones_without_the_flag(tmp_pat
         )
         plan, _ = plan_revision(root, "prod")
         assert plan["mode"] == ("deployed" if accepts_mode else "none"), name
+
+
+def test_an_aliased_rename_is_an_update_and_a_provider_change_a_replacement() -> None:
+    typ = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+    base = plan(r("efs-nfs-from-0", typ, referencedSecurityGroupId="sg-1"))
+    head = plan(
+        {
+            **r("efs-nfs-from-sg-1", typ, referencedSecurityGroupId="sg-1"),
+            "aliases": ["efs-nfs-from-0"],
+        }
+    )
+    assert compare(base, head) == [], "the same rule under its new name"
+    cert = "aws:acm/certificate:Certificate"
+    base = plan({**r("cert", cert, domainName="a.example"), "provider": "urn:...::us-east-1"})
+    head = plan({**r("cert", cert, domainName="a.example", region="us-east-1"), "provider": None})
+    (change,) = compare(base, head)
+    assert change.kind == "replace" and change.replaced_by == ["(provider)"]
