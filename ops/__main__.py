@@ -89,7 +89,7 @@ def _plan(args: argparse.Namespace) -> int:
     outputs = _writable(args.outputs, "--outputs")
     diagram = _writable(args.diagram, "--diagram")
     try:
-        plan = run_plan(args.stack, root=args.root)
+        plan = run_plan(args.stack, root=args.root, mode=args.mode)
     except PlanError as err:
         print(f"plan failed for stack {args.stack!r}:\n{err}", file=sys.stderr)
         return EXIT_USAGE if isinstance(err.__cause__, ConfigError) else EXIT_FAILED
@@ -113,7 +113,11 @@ def _plan(args: argparse.Namespace) -> int:
         print(render_tree(plan))
         print()
         mandatory = [v for v in violations if v.level == "mandatory"]
-        print(f"policy: {len(mandatory)} mandatory, {len(violations) - len(mandatory)} advisory")
+        unverified = sum(v.unverified for v in violations)
+        print(
+            f"policy: {len(mandatory)} mandatory, {len(violations) - len(mandatory)} advisory, "
+            f"{unverified} could not run ({plan.mode} mode)"
+        )
         for v in violations:
             print(f"  {v}")
         print()
@@ -246,6 +250,13 @@ def parser() -> argparse.ArgumentParser:
 
     plan = sub.add_parser("plan", help="offline plan of a stack (mock runtime, no cloud)")
     plan.add_argument("--stack", default="prod", type=_stack_arg, help=stack_help)
+    plan.add_argument(
+        "--mode",
+        choices=("preview", "deployed"),
+        default="preview",
+        help="preview: as a first `pulumi preview` (ids and computed values unknown); "
+        "deployed: ids known, as after `pulumi up` (default: preview)",
+    )
     plan.add_argument("--json", action="store_true", help="print the plan as JSON")
     plan.add_argument("--out", metavar="FILE", help="also write the JSON plan to FILE")
     plan.add_argument(

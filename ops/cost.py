@@ -136,6 +136,20 @@ def estimate(
         for key, s3 in usage.s3.items():
             for cls, gb in s3.gb.items():
                 add(app, f"S3 {key} {cls}", gb, "GB-month", f"s3.storage.{cls}")
+                if app_cfg.s3[key].stays_in_standard(cls):
+                    # Objects under 128 KB never make the transition: the difference to
+                    # STANDARD's price, on top of the line above.
+                    extra = sheet.price("s3.storage.STANDARD") - sheet.price(f"s3.storage.{cls}")
+                    lines.append(
+                        Line(
+                            app,
+                            f"S3 {key} {cls}: objects under 128 KB stay STANDARD",
+                            gb,
+                            "GB-month",
+                            extra,
+                            gb * extra,
+                        )
+                    )
             add(app, f"S3 {key} PUT", s3.put_requests, "requests", "s3.put_thousand", 1000)
             add(app, f"S3 {key} GET", s3.get_requests, "requests", "s3.get_thousand", 1000)
             add(app, f"S3 {key} egress", s3.egress_gb, "GB", "s3.egress_gb")

@@ -92,6 +92,12 @@ def _top(path: str) -> str:
 def compare(base: dict[str, Any], head: dict[str, Any]) -> list[Change]:
     old = {r["urn"]: r for r in base["resources"]}
     new = {r["urn"]: r for r in head["resources"]}
+    # A resource adopting a former name (`aliases`) is the old resource, renamed.
+    for urn, r in list(new.items()):
+        for alias in r.get("aliases") or []:
+            former = f"{urn.rsplit('::', 1)[0]}::{alias}"
+            if former in old and former not in new and urn not in old:
+                old[urn] = old.pop(former)
     changes: list[Change] = []
     for urn in sorted(old.keys() | new.keys()):
         if urn not in old:
@@ -105,7 +111,7 @@ def compare(base: dict[str, Any], head: dict[str, Any]) -> list[Change]:
             props = [
                 (k, a.get(k), b.get(k)) for k in sorted(a.keys() | b.keys()) if a.get(k) != b.get(k)
             ]
-            for option in ("protect", "retainOnDelete"):
+            for option in ("protect", "retainOnDelete", "provider"):
                 if old[urn].get(option) != new[urn].get(option):
                     props.append((f"(option) {option}", old[urn].get(option), new[urn].get(option)))
             if not props:
@@ -115,6 +121,8 @@ def compare(base: dict[str, Any], head: dict[str, Any]) -> list[Change]:
             replaced_by = sorted(
                 {_top(k) for k, _, _ in props if _top(k) in forcing or "*" in forcing}
             )
+            if old[urn].get("provider") != r.get("provider"):
+                replaced_by.append("(provider)")  # the engine replaces on a provider change
             kind = "replace" if replaced_by else "update"
             changes.append(Change(urn, r["type"], r["name"], kind, props, replaced_by))
     return changes
@@ -124,9 +132,11 @@ class DiffError(RuntimeError):
     """The diff could not be made; `exit_code` 2 for a mistake in the arguments or in a
     revision's stack file, 1 for a revision that cannot be planned."""
 
-    def __init__(self, message: str, exit_code: int = 1) -> None:
+    def __init__(self, message: str, exit_code: int = 1, stderr: str = "") -> None:
         super().__init__(message)
         self.exit_code = exit_code
+        self.stderr = stderr
+        """The failing child's own error output, when a child failed."""
 
 
 def _git(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -195,9 +205,17 @@ def plan_revision(
             f"`python -m ops {' '.join(args)}` failed for {label} (exit {proc.returncode}); "
             f"its own error:\n{_indent(proc.stderr)}",
             2 if proc.returncode == 2 else 1,
+            proc.stderr,
         )
 
-    plan = run("plan", "--stack", stack, "--json")
+    # Deployed mode: the base is a deployed stack, and comparing known values shows more than
+    # comparing "[unknown]" with "[unknown]". Revisions from before `--mode` plan that way.
+    try:
+        plan = run("plan", "--stack", stack, "--json", "--mode", "deployed")
+    except DiffError as err:
+        if "unrecognized arguments: --mode" not in err.stderr:
+            raise
+        plan = run("plan", "--stack", stack, "--json")
     try:
         cost = run("cost", "--stack", stack, "--json")
     except DiffError:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from components.config.common import HOSTNAME
+from components.config.names import CLOUDFRONT_COMMENT
 from components.schema import Problems, join, setting
 
 #: Viewer TLS policies at or above TLSv1.2_2021 (older ones allow TLS 1.0/1.1 or weak ciphers).
@@ -165,7 +166,10 @@ class Cdn:
         doc="keys of this app's `s3` buckets; the first is the default"
     )
     access: Literal["oai", "oac"] = setting(
-        "oai", doc="origin access identity, or origin access control (needed for SSE-KMS)"
+        "oac",
+        doc="origin access control, or a (legacy) origin access identity, whose grant names "
+        "the identity's ARN: unknown until it exists, so a first preview cannot check the "
+        "bucket policy; OAI cannot read SSE-KMS objects",
     )
     aliases: tuple[str, ...] = setting(
         (), doc="hostnames served (need a certificate)", check=check_aliases
@@ -189,7 +193,7 @@ class Cdn:
     web_acl_arn: str | None = setting(
         None, doc="WAFv2 web ACL (scope CLOUDFRONT, us-east-1)", check=check_web_acl_arn
     )
-    comment: str = setting("", doc="shown in the console")
+    comment: str = setting("", doc="shown in the console (at most 128 characters)")
 
     def check(self, path: str, problems: Problems) -> None:
         if not self.origins:
@@ -224,3 +228,9 @@ class Cdn:
                     f"{behavior.origin!r} is not one of this CDN's origins; accepted: "
                     f"{', '.join(self.origins)}",
                 )
+        if len(self.comment) > CLOUDFRONT_COMMENT:
+            problems.add(
+                join(path, "comment"),
+                f"is {len(self.comment)} characters; CloudFront allows {CLOUDFRONT_COMMENT}; "
+                f"accepted: at most {CLOUDFRONT_COMMENT} characters",
+            )

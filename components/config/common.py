@@ -15,7 +15,8 @@ from components.schema import Problems, did_you_mean, join, setting
 
 CORS_METHODS = ("GET", "PUT", "POST", "DELETE", "HEAD")
 
-_KMS_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key/[0-9a-f-]{36}|alias/[\w/-]+)$")
+_KMS_ARN = re.compile(r"^arn:aws[a-z-]*:kms:([a-z0-9-]+):\d{12}:key/[0-9a-f-]{36}$")
+_KMS_ALIAS_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:alias/")
 SLUG = re.compile(r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$")
 ZONE_ID = re.compile(r"^[0-9a-f]{32}$")
 _RFC3339 = re.compile(
@@ -45,26 +46,6 @@ def check_region(value: str, path: str, problems: Problems) -> None:
         )
 
 
-def kms_key_region(arn: str | None) -> str | None:
-    """`arn:aws:kms:ap-northeast-2:...` -> `ap-northeast-2` (None for anything else)."""
-    if arn is None or not _KMS_ARN.match(arn):
-        return None
-    return arn.split(":")[3]
-
-
-def check_kms_region(
-    arn: str | None, region: str | None, why: str, path: str, problems: Problems
-) -> None:
-    """A KMS key is usable only in its own region: refuse one from elsewhere."""
-    key_region = kms_key_region(arn)
-    if key_region is not None and region is not None and key_region != region:
-        problems.add(
-            path,
-            f"{arn!r} is a key in {key_region}, but {why} is in {region}; accepted: a KMS key "
-            f"ARN in {region} (arn:aws:kms:{region}:...), or null to create one",
-        )
-
-
 def at_least(minimum: int, unit: str = "") -> Callable[[int, str, Problems], None]:
     """A field check: whole numbers from `minimum` up."""
 
@@ -86,11 +67,37 @@ def in_range(low: int, high: int, unit: str = "") -> Callable[[int, str, Problem
 
 
 def check_kms_arn(value: str | None, path: str, problems: Problems) -> None:
-    if value is not None and not _KMS_ARN.match(value):
+    """A key ARN. Alias ARNs are refused: the ARN also goes into IAM `Resource` elements (the
+    replication and backup roles), where an alias ARN matches the alias, not its key."""
+    accepted = "'arn:aws:kms:<region>:<12-digit account>:key/<uuid>'"
+    if value is None:
+        return
+    if _KMS_ALIAS_ARN.match(value):
         problems.add(
             path,
-            f"{value!r} is not a KMS key ARN; accepted: "
-            "'arn:aws:kms:<region>:<12-digit account>:key/<uuid>' or '...:alias/<name>'",
+            f"{value!r} is an alias ARN, which IAM policies match as the alias, not its key; "
+            f"accepted: the key ARN ({accepted}, `aws kms describe-key --key-id <alias>`)",
+        )
+    elif not _KMS_ARN.match(value):
+        problems.add(path, f"{value!r} is not a KMS key ARN; accepted: {accepted}")
+
+
+def kms_key_region(arn: str | None) -> str | None:
+    """The region of a KMS key ARN (None if it is not one)."""
+    match = _KMS_ARN.match(arn) if arn is not None else None
+    return match[1] if match else None
+
+
+def check_kms_region(
+    arn: str | None, region: str | None, why: str, path: str, problems: Problems
+) -> None:
+    """A KMS key is usable only in its own region: refuse one from elsewhere."""
+    key_region = kms_key_region(arn)
+    if key_region is not None and region is not None and key_region != region:
+        problems.add(
+            path,
+            f"{arn!r} is a key in {key_region}, but {why} is in {region}; accepted: a key in "
+            f"{region} (arn:aws:kms:{region}:...), or null to create one",
         )
 
 

@@ -205,9 +205,21 @@ class Efs:
     transition_to_primary_on_access: bool = setting(True, doc="move a file back on first access")
     access_point: AccessPoint | None = setting(None, doc="the directory clients mount")
     backup: EfsBackup | None = setting(factory=EfsBackup, doc="daily backups; null disables them")
+    creation_token: str | None = setting(
+        None,
+        doc="EFS idempotency token, unique per account and region (changing it replaces the "
+        "file system); null = '<stack>-<app>-<key>'",
+    )
     protect: bool = setting(True, doc="refuse `pulumi destroy`/deletion of the file system")
 
     def check(self, path: str, problems: Problems) -> None:
+        token = self.creation_token
+        if token is not None and not re.fullmatch(r"[\x21-\x7e]+", token):
+            problems.add(
+                join(path, "creationToken"),
+                f"{token!r} is not a creation token; accepted: 1-64 printable ASCII characters "
+                "without spaces",
+            )
         subnets = join(path, "subnets")
         if len(self.subnets) < 2:
             problems.add(

@@ -36,6 +36,14 @@ S3TransitionClass = Literal[
 #: requires 30 days in an IA class before the next transition.
 S3_MIN_TRANSITION_DAYS = {"STANDARD_IA": 30, "ONEZONE_IA": 30}
 S3_IA_CLASSES = frozenset(S3_MIN_TRANSITION_DAYS)
+#: Transitions S3 refuses although they go down the waterfall: One Zone-IA moves on only to
+#: GLACIER or DEEP_ARCHIVE (S3 user guide, "Transitioning objects using Amazon S3 Lifecycle").
+S3_UNSUPPORTED_TRANSITIONS = {("ONEZONE_IA", "GLACIER_IR")}
+#: `transitionMinimumObjectSize`: S3's default skips objects under 128 KB for every class;
+#: `varies_by_storage_class` lets them go to GLACIER and DEEP_ARCHIVE only.
+TransitionMinimumObjectSize = Literal["all_storage_classes_128K", "varies_by_storage_class"]
+SMALL_OBJECT_KB = 128
+SMALL_OBJECT_CLASSES = ("GLACIER", "DEEP_ARCHIVE")
 S3ReplicaClass = Literal[
     "STANDARD",
     "STANDARD_IA",
@@ -139,6 +147,12 @@ def check_transitions(
                     f"{here}.storageClass",
                     f"{t.storage_class!r} after {previous.storage_class!r} is out of order; "
                     f"accepted order: {' -> '.join(S3_TRANSITION_CLASSES)}",
+                )
+            elif (previous.storage_class, t.storage_class) in S3_UNSUPPORTED_TRANSITIONS:
+                problems.add(
+                    f"{here}.storageClass",
+                    f"{t.storage_class!r} after {previous.storage_class!r} is not a transition "
+                    f"S3 supports; accepted after {previous.storage_class}: GLACIER, DEEP_ARCHIVE",
                 )
             if t.days <= previous.days:
                 problems.add(
@@ -269,7 +283,11 @@ class Replication:
 
     def check(self, path: str, problems: Problems) -> None:
         check_kms_region(
-            self.kms_key_arn, self.region, "the replica", join(path, "kmsKeyArn"), problems
+            self.kms_key_arn,
+            self.region,
+            "the replica",
+            join(path, "kmsKeyArn"),
+            problems,
         )
 
 
@@ -294,10 +312,35 @@ class S3Bucket:
     cors: tuple[CorsRule, ...] = setting((), doc="CORS rules for browsers")
     replication: Replication | None = setting(None, doc="cross-region replica")
     access_logs: AccessLogs | None = setting(None, doc="server access logging")
+    transition_minimum_object_size: TransitionMinimumObjectSize = setting(
+        "all_storage_classes_128K",
+        doc="S3's default: objects under 128 KB never transition; 'varies_by_storage_class' "
+        "lets them move to GLACIER/DEEP_ARCHIVE only",
+    )
+    typical_object_size_kb: float | None = setting(
+        None,
+        doc="typical object size, KB (tag typical-object-size-kb): under 128 the policy and "
+        "the cost estimate show the transitions such objects never make; null = unknown",
+    )
     protect: bool = setting(True, doc="refuse `pulumi destroy`/deletion of the bucket")
+
+    def stays_in_standard(self, storage_class: str) -> bool:
+        """Whether the bucket's typical object never makes a transition to `storage_class`
+        (objects under 128 KB move to GLACIER/DEEP_ARCHIVE only, and only with
+        `varies_by_storage_class`)."""
+        size = self.typical_object_size_kb
+        if size is None or size >= SMALL_OBJECT_KB or storage_class == "STANDARD":
+            return False
+        varies = self.transition_minimum_object_size == "varies_by_storage_class"
+        return not (varies and storage_class in SMALL_OBJECT_CLASSES)
 
     def check(self, path: str, problems: Problems) -> None:
         check_bucket_lifecycle(self, path, problems)
+        size = self.typical_object_size_kb
+        if size is not None and size <= 0:
+            problems.add(
+                join(path, "typicalObjectSizeKb"), f"{size!r} is not positive; accepted: > 0"
+            )
         if not self.versioning:
             for i, rule in enumerate(self.lifecycle):
                 if rule.touches_noncurrent:

@@ -14,6 +14,7 @@ from typing import Any
 from components.config.cdn import Cdn
 from components.config.common import SLUG, check_kms_region, check_region, parse_date, parse_time
 from components.config.efs import Efs
+from components.config.names import check_physical_names
 from components.config.r2 import CloudflareSettings, KeyRotation, R2Bucket, R2Token
 from components.config.s3 import S3Bucket
 from components.config.usage import CostSettings, Usage
@@ -341,6 +342,7 @@ def parse_stack_config(
     settings = parse(StackSettings, raw, "", problems)
     if settings is not None:
         _check_stack(settings, region, problems)
+        check_physical_names(settings.apps, stack, problems)
         if today is not None:
             _check_dates(settings, today, problems)
     elif not problems:

@@ -150,3 +150,45 @@ def test_money(amount: float, unit_price: bool, text: str) -> None:
 def test_cloudfront_https_requests_are_priced_per_10k() -> None:
     line = cost.Line("a", "CloudFront x HTTPS", 50_000, "requests", 0.012, 0.06, 10_000)
     assert line.price_text == "$0.012 / 10k requests"
+
+
+def small_objects(bucket: dict[str, Any], gb: dict[str, float]) -> cost.Estimate:
+    raw = {
+        "apps": {
+            "app": {
+                "s3": {"thumbs": {"name": "app-thumbs", **bucket}},
+                "usage": {"s3": {"thumbs": {"gb": gb}}},
+            }
+        }
+    }
+    cfg = parse_stack_config(raw, aws_region="ap-northeast-2", stack="t")
+    return cost.estimate(cfg, cost.load_sheet("seeds"), free_tier=False)
+
+
+def test_objects_under_128_kb_are_priced_where_they_stay() -> None:
+    """Finding 6: seed 003's thumbnails (a few tens of KB) never leave STANDARD, so the
+    estimate adds STANDARD's premium over the class the usage assumes."""
+    est = small_objects({"typicalObjectSizeKb": 30}, {"INTELLIGENT_TIERING": 1000})
+    assert lines_of(est, "app") == {
+        "S3 thumbs INTELLIGENT_TIERING": 23.00,
+        "S3 thumbs INTELLIGENT_TIERING: objects under 128 KB stay STANDARD": 2.00,
+    }
+    assert round(est.total, 2) == 25.00, "priced as STANDARD, which they are"
+
+
+@pytest.mark.parametrize(
+    ("bucket", "gb"),
+    [
+        ({"typicalObjectSizeKb": 500}, {"INTELLIGENT_TIERING": 1000}),
+        ({}, {"INTELLIGENT_TIERING": 1000}),
+        (
+            {"typicalObjectSizeKb": 30, "transitionMinimumObjectSize": "varies_by_storage_class"},
+            {"GLACIER": 1000},
+        ),
+        ({"typicalObjectSizeKb": 30}, {"STANDARD": 1000}),
+    ],
+)
+def test_no_small_object_line_where_objects_do_transition(
+    bucket: dict[str, Any], gb: dict[str, float]
+) -> None:
+    assert not any("128 KB" in line.item for line in small_objects(bucket, gb).lines)

@@ -103,6 +103,47 @@ def test_diff_between_two_commits(clone: Path, tmp_path: Path) -> None:
     assert "monthly cost: $401.11 -> $434.11 (+$33.00)" in out
 
 
+def test_revisions_are_planned_as_deployed_and_old_ones_without_the_flag(tmp_path: Path) -> None:
+    """A base revision from before `ops plan --mode` is planned the way it always was."""
+    from ops.diff import plan_revision
+
+    for name, accepts_mode in (("new", True), ("old", False)):
+        root = tmp_path / name
+        (root / "ops").mkdir(parents=True)
+        (root / "ops" / "__init__.py").write_text("")
+        flags = '"--mode", ' if accepts_mode else ""
+        (root / "ops" / "__main__.py").write_text(
+            "import argparse, json\n"
+            "p = argparse.ArgumentParser()\n"
+            "p.add_argument('command')\n"
+            "p.add_argument('--stack')\n"
+            "p.add_argument('--json', action='store_true')\n"
+            f"if {accepts_mode}: p.add_argument({flags}choices=['preview', 'deployed'])\n"
+            "a = p.parse_args()\n"
+            "mode = getattr(a, 'mode', None) or 'none'\n"
+            "print(json.dumps({'resources': [], 'mode': mode, 'total': 1.0}))\n"
+        )
+        plan, _ = plan_revision(root, "prod")
+        assert plan["mode"] == ("deployed" if accepts_mode else "none"), name
+
+
+def test_an_aliased_rename_is_an_update_and_a_provider_change_a_replacement() -> None:
+    typ = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+    base = plan(r("efs-nfs-from-0", typ, referencedSecurityGroupId="sg-1"))
+    head = plan(
+        {
+            **r("efs-nfs-from-sg-1", typ, referencedSecurityGroupId="sg-1"),
+            "aliases": ["efs-nfs-from-0"],
+        }
+    )
+    assert compare(base, head) == [], "the same rule under its new name"
+    cert = "aws:acm/certificate:Certificate"
+    base = plan({**r("cert", cert, domainName="a.example"), "provider": "urn:...::us-east-1"})
+    head = plan({**r("cert", cert, domainName="a.example", region="us-east-1"), "provider": None})
+    (change,) = compare(base, head)
+    assert change.kind == "replace" and change.replaced_by == ["(provider)"]
+
+
 # ---------------------------------------------------------------- when it cannot diff
 
 
@@ -171,7 +212,8 @@ def test_a_revision_that_cannot_be_planned_shows_its_own_error(
     proc = run_diff(broken_base, "--base", "HEAD~1", "--head", "HEAD", tmpdir=tmp_path)
     assert proc.returncode == 1
     assert (
-        "`python -m ops plan --stack prod --json` failed for --base HEAD~1 (exit 1)" in proc.stderr
+        "`python -m ops plan --stack prod --json --mode deployed` failed for --base HEAD~1 "
+        "(exit 1)" in proc.stderr
     )
     assert "  | RuntimeError: revision broken on purpose" in proc.stderr
     assert "JSONDecodeError" not in proc.stderr
