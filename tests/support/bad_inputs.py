@@ -194,7 +194,7 @@ def cases(today: dt.date | None = None) -> list[Case]:
             "an unquoted `rotatedOn: 2026-10-01` (a YAML date)",
             ("plan",),
             0,
-            (r"resources \(offline plan\)",),
+            (r"resources \(offline plan",),
             edit=rotated_on("2026-10-01"),
         ),
         Case(
@@ -305,7 +305,7 @@ def cases(today: dt.date | None = None) -> list[Case]:
             "a legitimate `secure:` value in the project namespace (plan passes, cost crashes)",
             ("plan",),
             0,
-            (r"resources \(offline plan\)", r"monthly cost estimate"),
+            (r"resources \(offline plan", r"monthly cost estimate"),
             edit=sub("    owner: platform-team", "    owner:\n      secure: v1:AAAAEXAMPLEONLY"),
         ),
         Case(
