@@ -198,7 +198,7 @@ def _keys(args: argparse.Namespace) -> int:
             api = TokensApi.from_env()
             usage = None
             if api is not None:
-                cfg = keys.parse_file(keys._read(path), args.stack, project, today)
+                cfg = keys.parse_file(data, args.stack, project, today)
                 usage = keys.cloudflare_lookup(cfg, api)
             changes = keys.retire(
                 path,
