@@ -13,6 +13,7 @@ import pulumi
 
 from components.cdn import CdnArgs, CdnDistribution
 from components.config import AppConfig, StackConfig, load
+from components.config.names import CdnNames, EfsNames
 from components.efs import SharedFileSystem, SharedFileSystemArgs
 from components.r2 import R2BucketArgs, R2DataBucket
 from components.r2_tokens import R2ApiToken, R2TokenArgs
@@ -136,6 +137,7 @@ def build_cdn(
                 origins={origin: s3[origin] for origin in spec.origins},
                 log_bucket=s3[logs.bucket] if logs else None,
                 log_prefix=(logs.prefix or f"cloudfront/{key}/") if logs else "",
+                names=CdnNames.of(cfg.stack, app, key, len(spec.behaviors)),
                 tags=app_tags(cfg, app),
             ),
         )
@@ -155,7 +157,11 @@ def build_efs(cfg: StackConfig, app: str, app_cfg: AppConfig) -> dict[str, Any]:
     for key, spec in app_cfg.efs.items():
         fs = SharedFileSystem(
             f"{app}-{key}-efs",
-            SharedFileSystemArgs(spec=spec, creation_token=f"{app}-{key}", tags=app_tags(cfg, app)),
+            SharedFileSystemArgs(
+                spec=spec,
+                names=EfsNames.of(cfg.stack, app, key, spec.creation_token),
+                tags=app_tags(cfg, app),
+            ),
         )
         out[key] = {
             "fileSystemId": fs.file_system_id,

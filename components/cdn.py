@@ -1,14 +1,21 @@
 """CloudFront in front of private S3 data buckets.
 
-Children: an Origin Access Identity (or, as a switch, an Origin Access Control), one cache
-policy per behaviour (the TTLs; gzip and brotli; no cookies, headers or query strings in the
-key), the distribution (redirect-to-https, read-only methods, TLSv1.2_2021 floor with SNI,
-HTTP/2 and HTTP/3, IPv6, a price class), an optional ACM certificate created in us-east-1
-through a provider of its own and validated over DNS in Route 53, and optional standard logs
-(v2, delivered by CloudWatch Logs, which works with ACL-less buckets).
+Children: an Origin Access Control (or, legacy, an Origin Access Identity), one cache policy
+per behaviour (the TTLs; gzip and brotli; no cookies or query strings in the key; for an origin
+bucket with CORS rules, the CORS request headers), the distribution (redirect-to-https,
+read-only methods, TLSv1.2_2021 floor with SNI, HTTP/2 and HTTP/3, IPv6, a price class), an
+optional ACM certificate created in us-east-1 (pulumi-aws 7's per-resource `region`, so the
+stack's `aws:*` provider config applies) and validated over DNS in Route 53, and optional
+standard logs (v2, delivered by CloudWatch Logs, which works with ACL-less buckets), started
+once the log bucket's policy grants the delivery.
 
 Each origin bucket gets exactly one statement in its single bucket policy: `s3:GetObject` for
-this distribution's identity, beside the bucket's TLS-only statement.
+CloudFront, beside the bucket's TLS-only statement. With OAC the statement admits this
+account's distributions (`AWS:SourceArn` `arn:aws:cloudfront::<account>:distribution/*`): a
+distribution's ARN is unknown until it exists, and a grant naming it would leave the bucket
+policy unknown on a first preview, where no policy rule could check it. The bucket is an
+origin because its objects are served publicly through CloudFront; serving them through
+another distribution takes `cloudfront:CreateDistribution` in this account.
 """
 
 from __future__ import annotations
@@ -22,9 +29,13 @@ import pulumi_aws as aws
 
 from components import iam
 from components.config import Cdn
+from components.config.names import CdnNames
 from components.s3 import DataBucket
 
 US_EAST_1 = "us-east-1"
+#: What S3 needs to see to answer with CORS headers; CloudFront forwards only the headers a
+#: cache (or origin request) policy names. In the cache key too: the answer varies by Origin.
+CORS_REQUEST_HEADERS = ("Access-Control-Request-Headers", "Access-Control-Request-Method", "Origin")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -36,6 +47,8 @@ class CdnArgs:
     log_bucket: DataBucket | None = None
     """Bucket receiving the standard logs (when `spec.access_logs` is set)."""
     log_prefix: str = ""
+    names: CdnNames
+    """Physical names (OAC, cache policies, log delivery), unique per account."""
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -49,8 +62,10 @@ def _validation_field(cert: aws.acm.Certificate, alias: str, field: str) -> pulu
     return cert.domain_validation_options.apply(pick)
 
 
-def _methods(spec: str) -> list[str]:
-    return spec.split(",")
+def _methods(spec: str, cors: bool) -> list[str]:
+    """Allowed methods; OPTIONS added for a CORS origin, whose preflights must reach S3."""
+    methods = spec.split(",")
+    return [*methods, "OPTIONS"] if cors and "OPTIONS" not in methods else methods
 
 
 class CdnDistribution(pulumi.ComponentResource):
@@ -70,9 +85,11 @@ class CdnDistribution(pulumi.ComponentResource):
     ) -> None:
         super().__init__("storage:index:CdnDistribution", name, None, opts)
         spec = args.spec
+        names = args.names
         child = pulumi.ResourceOptions(parent=self)
         origin_ids = {key: f"s3-{bucket.spec.name}" for key, bucket in args.origins.items()}
         default_key = spec.origins[0]
+        cors = {key: bool(bucket.spec.cors) for key, bucket in args.origins.items()}
 
         self.identity: aws.cloudfront.OriginAccessIdentity | None = None
         self.access_control: aws.cloudfront.OriginAccessControl | None = None
@@ -94,7 +111,7 @@ class CdnDistribution(pulumi.ComponentResource):
         else:
             self.access_control = aws.cloudfront.OriginAccessControl(
                 f"{name}-oac",
-                name=name,
+                name=names.access_control,
                 description=f"{name}: signed requests to its origin buckets",
                 origin_access_control_origin_type="s3",
                 signing_behavior="always",
@@ -110,17 +127,25 @@ class CdnDistribution(pulumi.ComponentResource):
                     }
                 )
 
-        def cache_policy(role: str, b: Any) -> aws.cloudfront.CachePolicy:
+        def cache_policy(
+            role: str, policy_name: str, b: Any, cors_origin: bool
+        ) -> aws.cloudfront.CachePolicy:
+            headers: Any = {"header_behavior": "none"}
+            if cors_origin:
+                headers = {
+                    "header_behavior": "whitelist",
+                    "headers": {"items": list(CORS_REQUEST_HEADERS)},
+                }
             return aws.cloudfront.CachePolicy(
                 f"{name}-{role}-cache",
-                name=f"{name}-{role}",
+                name=policy_name,
                 comment=f"{name} {role}: TTL {b.min_ttl}/{b.default_ttl}/{b.max_ttl} s",
                 min_ttl=b.min_ttl,
                 default_ttl=b.default_ttl,
                 max_ttl=b.max_ttl,
                 parameters_in_cache_key_and_forwarded_to_origin={
                     "cookies_config": {"cookie_behavior": "none"},
-                    "headers_config": {"header_behavior": "none"},
+                    "headers_config": headers,
                     "query_strings_config": {"query_string_behavior": "none"},
                     "enable_accept_encoding_gzip": b.compress,
                     "enable_accept_encoding_brotli": b.compress,
@@ -129,24 +154,29 @@ class CdnDistribution(pulumi.ComponentResource):
             )
 
         default = spec.default_behavior
-        self.default_cache_policy = cache_policy("default", default)
+        self.default_cache_policy = cache_policy(
+            "default", names.cache_policies[0], default, cors[default_key]
+        )
         default_behavior = {
             "target_origin_id": origin_ids[default_key],
             "viewer_protocol_policy": "redirect-to-https",
-            "allowed_methods": _methods(default.allowed_methods),
+            "allowed_methods": _methods(default.allowed_methods, cors[default_key]),
             "cached_methods": ["GET", "HEAD"],
             "compress": default.compress,
             "cache_policy_id": self.default_cache_policy.id,
         }
         ordered = []
         for i, behavior in enumerate(spec.behaviors):
-            policy = cache_policy(f"behavior-{i}", behavior)
+            origin = behavior.origin or default_key
+            policy = cache_policy(
+                f"behavior-{i}", names.cache_policies[i + 1], behavior, cors[origin]
+            )
             ordered.append(
                 {
                     "path_pattern": behavior.path_pattern,
-                    "target_origin_id": origin_ids[behavior.origin or default_key],
+                    "target_origin_id": origin_ids[origin],
                     "viewer_protocol_policy": "redirect-to-https",
-                    "allowed_methods": _methods(behavior.allowed_methods),
+                    "allowed_methods": _methods(behavior.allowed_methods, cors[origin]),
                     "cached_methods": ["GET", "HEAD"],
                     "compress": behavior.compress,
                     "cache_policy_id": policy.id,
@@ -208,7 +238,7 @@ class CdnDistribution(pulumi.ComponentResource):
         if spec.access_logs is not None:
             if args.log_bucket is None:
                 raise ValueError(f"{name}: spec.access_logs is set but no log_bucket was given")
-            self._standard_logs(name, args.log_bucket, args.log_prefix)
+            self._standard_logs(name, names, args.log_bucket, args.log_prefix)
 
         self.domain_name = dist.domain_name
         self.hosted_zone_id = dist.hosted_zone_id
@@ -242,31 +272,41 @@ class CdnDistribution(pulumi.ComponentResource):
                 "Action": "s3:GetObject",
                 "Resource": objects,
             }
+        account = aws.get_caller_identity_output().account_id
         return {
             "Sid": iam.sid("CloudFrontRead", name),
             "Effect": "Allow",
             "Principal": {"Service": "cloudfront.amazonaws.com"},
             "Action": "s3:GetObject",
             "Resource": objects,
-            "Condition": {"StringEquals": {"AWS:SourceArn": self.distribution.arn}},
+            # This account's distributions: the bucket policy stays known at a first preview
+            # (see the module docstring).
+            "Condition": {
+                "StringEquals": {"AWS:SourceAccount": account},
+                "ArnLike": {
+                    "AWS:SourceArn": pulumi.Output.concat(
+                        "arn:aws:cloudfront::", account, ":distribution/*"
+                    )
+                },
+            },
         }
 
     def _create_certificate(
         self, name: str, aliases: list[str], zone_id: str, tags: Mapping[str, str]
     ) -> pulumi.Output[str]:
         """An ACM certificate for the aliases in us-east-1 (the only region CloudFront reads
-        certificates from), validated with DNS records in Route 53."""
-        provider = aws.Provider(
-            f"{name}-us-east-1", region=US_EAST_1, opts=pulumi.ResourceOptions(parent=self)
-        )
-        in_use1 = pulumi.ResourceOptions(parent=self, provider=provider)
+        certificates from), validated with DNS records in Route 53. Through the per-resource
+        `region` of the default provider: an explicit `aws.Provider` would not inherit the
+        stack's `aws:*` config (profile, assumeRoles, allowedAccountIds, defaultTags)."""
+        child = pulumi.ResourceOptions(parent=self)
         cert = aws.acm.Certificate(
             f"{name}-certificate",
             domain_name=aliases[0],
             subject_alternative_names=aliases[1:] or None,
             validation_method="DNS",
+            region=US_EAST_1,
             tags=dict(tags),
-            opts=in_use1,
+            opts=child,
         )
         records = []
         for i, alias in enumerate(aliases):
@@ -286,17 +326,20 @@ class CdnDistribution(pulumi.ComponentResource):
             f"{name}-certificate-validation",
             certificate_arn=cert.arn,
             validation_record_fqdns=[r.fqdn for r in records],
-            opts=in_use1,
+            region=US_EAST_1,
+            opts=child,
         )
         # The distribution waits for an issued certificate.
         return validation.certificate_arn
 
-    def _standard_logs(self, name: str, bucket: DataBucket, prefix: str) -> None:
-        """CloudFront standard logging v2: CloudWatch Logs delivers to S3 without ACLs."""
+    def _standard_logs(self, name: str, names: CdnNames, bucket: DataBucket, prefix: str) -> None:
+        """CloudFront standard logging v2: CloudWatch Logs delivers to S3 without ACLs. The
+        delivery starts once the log bucket's policy grants it: started earlier, the service
+        edits the bucket policy itself, which the next `pulumi up` then reverts (drift)."""
         account = aws.get_caller_identity_output().account_id
         source = aws.cloudwatch.LogDeliverySource(
             f"{name}-log-source",
-            name=f"{name}-access-logs",
+            name=names.log_source,
             log_type="ACCESS_LOGS",
             resource_arn=self.distribution.arn,
             region=US_EAST_1,
@@ -304,7 +347,7 @@ class CdnDistribution(pulumi.ComponentResource):
         )
         destination = aws.cloudwatch.LogDeliveryDestination(
             f"{name}-log-destination",
-            name=f"{name}-s3",
+            name=names.log_destination,
             delivery_destination_configuration={
                 "destination_resource_arn": pulumi.Output.concat(
                     bucket.arn, "/", prefix.rstrip("/")
@@ -313,13 +356,7 @@ class CdnDistribution(pulumi.ComponentResource):
             region=US_EAST_1,
             opts=pulumi.ResourceOptions(parent=self),
         )
-        aws.cloudwatch.LogDelivery(
-            f"{name}-log-delivery",
-            delivery_source_name=source.name,
-            delivery_destination_arn=destination.arn,
-            region=US_EAST_1,
-            opts=pulumi.ResourceOptions(parent=self),
-        )
+
         bucket.add_policy_statement(
             {
                 "Sid": iam.sid("CloudFrontLogs", name),
@@ -340,3 +377,14 @@ class CdnDistribution(pulumi.ComponentResource):
                 },
             }
         )
+
+        def start_delivery(policy: aws.s3.BucketPolicy) -> None:
+            aws.cloudwatch.LogDelivery(
+                f"{name}-log-delivery",
+                delivery_source_name=source.name,
+                delivery_destination_arn=destination.arn,
+                region=US_EAST_1,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
+            )
+
+        bucket.after_policy(start_delivery)

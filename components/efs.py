@@ -3,10 +3,12 @@
 Children: a customer-managed KMS key (rotation on) unless one is given, the file system
 (protected; lifecycle to Infrequent Access and back on first access, one transition per
 lifecycle element as the API requires), a security group with one ingress rule per client
-security group on TCP 2049 and no CIDR rule at all, one mount target per subnet, an access
-point for the clients' directory, a file-system policy that allows mounting through mount
-targets and denies non-TLS access, and AWS Backup (vault, daily plan, selection) with a role
-of its own that may back up this file system and nothing else.
+security group on TCP 2049 (named after the group, so reordering the list changes nothing)
+and no CIDR rule at all, one mount target per subnet, an access point for the clients'
+directory, a file-system policy that allows mounting through mount targets and denies non-TLS
+access, and AWS Backup (vault, daily plan, selection) with a role of its own that may back up
+this file system and nothing else. A created key gets a policy letting only EFS and AWS
+Backup use it.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ import pulumi_aws as aws
 
 from components import iam
 from components.config import Efs
-from components.kms import customer_managed_key
+from components.config.names import EfsNames
+from components.kms import customer_managed_key, key_policy
 
 NFS_PORT = 2049
 
@@ -39,8 +42,8 @@ def ia_policy(days: int) -> str:
 class SharedFileSystemArgs:
     spec: Efs
     """The file system's validated config."""
-    creation_token: str
-    """Idempotency token, e.g. `pingvas-studio-models`."""
+    names: EfsNames
+    """Creation token and AWS Backup names, unique per account and region."""
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -74,6 +77,16 @@ class SharedFileSystem(pulumi.ComponentResource):
                 protect=spec.protect,
                 tags=tags,
             )
+            region = aws.get_region_output().region
+            key_policy(
+                f"{name}-key-policy",
+                key=key,
+                services=[
+                    pulumi.Output.concat(service, ".", region, ".amazonaws.com")
+                    for service in ("elasticfilesystem", "backup")
+                ],
+                parent=self,
+            )
             key_arn = key.arn
         self.kms_key_arn = key_arn
 
@@ -85,7 +98,7 @@ class SharedFileSystem(pulumi.ComponentResource):
             lifecycle.append({"transition_to_primary_storage_class": "AFTER_1_ACCESS"})
         self.file_system = aws.efs.FileSystem(
             f"{name}-file-system",
-            creation_token=args.creation_token,
+            creation_token=args.names.creation_token,
             encrypted=True,
             kms_key_id=key_arn,
             performance_mode=spec.performance_mode,
@@ -104,18 +117,22 @@ class SharedFileSystem(pulumi.ComponentResource):
             tags={**tags, "Name": f"{name}-nfs"},
             opts=child,
         )
-        # One rule per client group, never a CIDR. No egress rule: mount targets only answer,
-        # and security groups are stateful.
+        # One rule per client group, never a CIDR, named after the group: reordering the list
+        # must not rewrite rules in place. The alias keeps the rules of a stack deployed when
+        # they were named by position (`-nfs-from-0`, ...). No egress rule: mount targets only
+        # answer, and security groups are stateful.
         self.ingress = [
             aws.vpc.SecurityGroupIngressRule(
-                f"{name}-nfs-from-{i}",
+                f"{name}-nfs-from-{group}",
                 security_group_id=self.security_group.id,
                 referenced_security_group_id=group,
                 ip_protocol="tcp",
                 from_port=NFS_PORT,
                 to_port=NFS_PORT,
                 description=f"NFS from {group}",
-                opts=child,
+                opts=pulumi.ResourceOptions(
+                    parent=self, aliases=[pulumi.Alias(name=f"{name}-nfs-from-{i}")]
+                ),
             )
             for i, group in enumerate(spec.client_security_groups)
         ]
@@ -151,7 +168,10 @@ class SharedFileSystem(pulumi.ComponentResource):
             )
 
         # Once a file-system policy exists it replaces the default "allow everything through
-        # a mount target", so the Allow is needed beside the TLS Deny.
+        # a mount target", so the Allow is needed beside the TLS Deny. No `Resource`: a
+        # file-system policy governs only the file system it is attached to (the EFS
+        # console's own policies have none), and the file system's ARN, unknown until it
+        # exists, would leave the whole document unknown on a first preview.
         self.policy = aws.efs.FileSystemPolicy(
             f"{name}-policy",
             file_system_id=fs.id,
@@ -165,17 +185,16 @@ class SharedFileSystem(pulumi.ComponentResource):
                             "elasticfilesystem:ClientMount",
                             "elasticfilesystem:ClientWrite",
                         ],
-                        "Resource": fs.arn,
                         "Condition": {"Bool": {"elasticfilesystem:AccessedViaMountTarget": "true"}},
                     },
-                    iam.deny_insecure_transport("DenyInsecureTransport", "*", [fs.arn]),
+                    iam.deny_insecure_transport("DenyInsecureTransport", "*", []),
                 ]
             ),
             opts=child,
         )
 
         if spec.backup is not None:
-            self._backups(name, spec, key_arn, tags)
+            self._backups(name, args.names, spec, key_arn, tags)
 
         self.file_system_id = fs.id
         self.arn = fs.arn
@@ -201,20 +220,27 @@ class SharedFileSystem(pulumi.ComponentResource):
         )
 
     def _backups(
-        self, name: str, spec: Efs, key_arn: pulumi.Input[str], tags: dict[str, str]
+        self,
+        name: str,
+        names: EfsNames,
+        spec: Efs,
+        key_arn: pulumi.Input[str],
+        tags: dict[str, str],
     ) -> None:
         assert spec.backup is not None
         child = pulumi.ResourceOptions(parent=self)
         self.backup_vault = aws.backup.Vault(
             f"{name}-backup-vault",
-            name=f"{name}-backups",
+            name=names.backup_vault,
             kms_key_arn=key_arn,
             tags=tags,
-            opts=child,
+            # A vault holds recovery points: a rename (or a removal from the program) leaves
+            # the old vault and its backups in place until they expire, never deletes them.
+            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
         )
         self.backup_plan = aws.backup.Plan(
             f"{name}-backup-plan",
-            name=f"{name}-daily",
+            name=names.backup_plan,
             rules=[
                 {
                     "rule_name": "daily",
@@ -266,7 +292,7 @@ class SharedFileSystem(pulumi.ComponentResource):
         )
         self.backup_selection = aws.backup.Selection(
             f"{name}-backup-selection",
-            name=f"{name}-file-system",
+            name=names.backup_selection,
             plan_id=self.backup_plan.id,
             iam_role_arn=self.backup_role.arn,
             resources=[self.file_system.arn],

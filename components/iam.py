@@ -58,12 +58,15 @@ def assume_role_policy(service: str) -> str:
 def deny_insecure_transport(
     sid: str, action: str, resources: Sequence[pulumi.Input[str]]
 ) -> dict[str, Any]:
-    """Deny every request that does not arrive over TLS (aws:SecureTransport false)."""
-    return {
+    """Deny every request that does not arrive over TLS (aws:SecureTransport false), on
+    `resources` (none: the resource the policy is attached to)."""
+    statement: dict[str, Any] = {
         "Sid": sid,
         "Effect": "Deny",
         "Principal": "*",
         "Action": action,
-        "Resource": list(resources),
         "Condition": {"Bool": {"aws:SecureTransport": "false"}},
     }
+    if resources:
+        statement["Resource"] = list(resources)
+    return statement

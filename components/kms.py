@@ -1,11 +1,47 @@
-"""Customer-managed KMS keys, created the same way for every component that encrypts."""
+"""Customer-managed KMS keys, created the same way for every component that encrypts, each with
+an explicit least-privilege key policy instead of KMS's default ("the account may do anything").
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
+
+from components import iam
+
+#: Managing the key (AWS's default key policy, "Allow access for Key Administrators"), never
+#: using it: the account's IAM policies decide who administers.
+KEY_ADMIN_ACTIONS = (
+    "kms:CancelKeyDeletion",
+    "kms:Create*",
+    "kms:Delete*",
+    "kms:Describe*",
+    "kms:Disable*",
+    "kms:Enable*",
+    "kms:Get*",
+    "kms:List*",
+    "kms:Put*",
+    "kms:Revoke*",
+    "kms:RotateKeyOnDemand",
+    "kms:ScheduleKeyDeletion",
+    "kms:TagResource",
+    "kms:UntagResource",
+    "kms:Update*",
+)
+#: Using the key ("Allow use of the key").
+KEY_USE_ACTIONS = (
+    "kms:Decrypt",
+    "kms:DescribeKey",
+    "kms:Encrypt",
+    "kms:GenerateDataKey*",
+    "kms:ReEncrypt*",
+)
+#: Grants for AWS services holding the key on our behalf ("Allow attachment of persistent
+#: resources"), e.g. EFS's grant for an encrypted file system.
+KEY_GRANT_ACTIONS = ("kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant")
 
 
 def customer_managed_key(
@@ -18,7 +54,8 @@ def customer_managed_key(
     region: str | None = None,
 ) -> aws.kms.Key:
     """A symmetric key with yearly automatic rotation and the longest deletion window.
-    `protect` should follow the data's: without its key, the data is unreadable."""
+    `protect` should follow the data's: without its key, the data is unreadable. Give it its
+    policy with `key_policy`."""
     return aws.kms.Key(
         name,
         description=description,
@@ -27,4 +64,59 @@ def customer_managed_key(
         region=region,
         tags=dict(tags),
         opts=pulumi.ResourceOptions(parent=parent, protect=protect),
+    )
+
+
+def key_policy(
+    name: str,
+    *,
+    key: aws.kms.Key,
+    services: Sequence[pulumi.Input[str]],
+    parent: pulumi.Resource,
+    region: str | None = None,
+    extra: Sequence[pulumi.Input[dict[str, Any]]] = (),
+) -> aws.kms.KeyPolicy:
+    """The key's policy: this account administers it; principals of this account may use it
+    (as their IAM policies allow) only through `services` (`s3.<region>.amazonaws.com`, ...),
+    and grant it only to AWS resources; plus `extra` statements (e.g. CloudFront's decrypt).
+    `region` must be the key's own: a key policy is set in the key's region."""
+    account = aws.get_caller_identity_output().account_id
+    root = pulumi.Output.concat("arn:aws:iam::", account, ":root")
+    through_services = {"kms:CallerAccount": account, "kms:ViaService": list(services)}
+    return aws.kms.KeyPolicy(
+        name,
+        key_id=key.id,
+        policy=iam.document(
+            [
+                {
+                    "Sid": "AccountAdministersTheKey",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": root},
+                    "Action": list(KEY_ADMIN_ACTIONS),
+                    "Resource": "*",
+                },
+                {
+                    "Sid": "UseOnlyThroughItsServices",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": root},
+                    "Action": list(KEY_USE_ACTIONS),
+                    "Resource": "*",
+                    "Condition": {"StringEquals": through_services},
+                },
+                {
+                    "Sid": "GrantOnlyToAwsResources",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": root},
+                    "Action": list(KEY_GRANT_ACTIONS),
+                    "Resource": "*",
+                    "Condition": {
+                        "StringEquals": through_services,
+                        "Bool": {"kms:GrantIsForAWSResource": "true"},
+                    },
+                },
+                *extra,
+            ]
+        ),
+        region=region,
+        opts=pulumi.ResourceOptions(parent=parent),
     )

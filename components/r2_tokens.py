@@ -20,7 +20,6 @@ import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
 import pulumi
 import pulumi_cloudflare as cloudflare
@@ -29,6 +28,13 @@ from components.config import R2_PERMISSION_GROUPS, R2Token
 from components.r2 import R2DataBucket
 
 BUCKET_RESOURCE = "com.cloudflare.edge.r2.bucket.{account}_{jurisdiction}_{bucket}"
+
+
+def canonical_json(value: Any) -> str:
+    """JSON as the Cloudflare API returns it and the provider stores it: compact, keys sorted.
+    A JSON-string input the provider keeps verbatim must be sent in this form, or every
+    refresh shows a change (`{"k": "*"}` sent, `{"k":"*"}` stored)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
 def s3_secret(token_value: str) -> str:
@@ -48,15 +54,21 @@ class R2TokenArgs:
     """Prefix of the Cloudflare token names: `<token_name>-<generation>`."""
 
 
+#: The scope of the object-level R2 permission groups (the only ones scoped to buckets).
+BUCKET_SCOPE = "com.cloudflare.edge.r2.bucket"
+
+
 def permission_group_id(account_id: str, owner: str, name: str) -> pulumi.Output[str]:
-    """Look a permission group up by exact name (the API's `name` filter must be URL-encoded
-    and may match more than one group)."""
+    """Look a permission group up by exact name among the bucket-scoped groups. The lookup
+    filters by scope only: a `name` filter would have to be passed as is (the provider
+    URL-encodes query parameters itself, so a pre-encoded name matches nothing) and may match
+    several groups, so the name is matched here, exactly, failing unless one group has it."""
     if owner == "account":
         found: Any = cloudflare.get_account_api_token_permission_groups_list_output(
-            account_id=account_id, name=quote(name)
+            account_id=account_id, scope=BUCKET_SCOPE
         )
     else:
-        found = cloudflare.get_api_token_permission_groups_list_output(name=quote(name))
+        found = cloudflare.get_api_token_permission_groups_list_output(scope=BUCKET_SCOPE)
 
     def pick(results: list[Any]) -> str:
         ids = [g.id for g in results if g.name == name]
@@ -85,14 +97,13 @@ class R2ApiToken(pulumi.ComponentResource):
             for group in R2_PERMISSION_GROUPS[spec.access]
         ]
         resources = pulumi.Output.all(*(b.bucket_name for b in args.buckets.values())).apply(
-            lambda names: json.dumps(
+            lambda names: canonical_json(
                 {
                     BUCKET_RESOURCE.format(
                         account=args.account_id, jurisdiction=bucket.jurisdiction, bucket=n
                     ): "*"
                     for n, bucket in zip(names, args.buckets.values(), strict=True)
-                },
-                sort_keys=True,
+                }
             )
         )
         condition: Any = None

@@ -6,6 +6,8 @@ with a least-privilege inline policy, and the replication configuration on the s
 one rule over the whole bucket, the replica's storage class, optional Replication Time Control
 with metrics (15 minutes, the only value S3 accepts), optional delete-marker replication, and,
 for SSE-KMS sources, replication of KMS-encrypted objects re-encrypted with the replica's key.
+With S3 Bucket Keys on (as `DataBucket` sets them), the KMS encryption context of an object is
+its bucket's ARN, not the object's: the role's KMS conditions accept both.
 """
 
 from __future__ import annotations
@@ -22,6 +24,12 @@ from components.config import Encryption, Replication, S3Bucket
 from components.s3 import DataBucket, DataBucketArgs
 
 RTC_MINUTES = 15
+
+
+def encryption_context(bucket_arn: pulumi.Output[str]) -> list[pulumi.Output[str]]:
+    """The values of `kms:EncryptionContext:aws:s3:arn` for a bucket's objects: the bucket's
+    ARN with S3 Bucket Keys on, the object's ARN without."""
+    return [bucket_arn, pulumi.Output.concat(bucket_arn, "/*")]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -114,9 +122,7 @@ class BucketReplica(pulumi.ComponentResource):
                             "kms:ViaService": f"s3.{args.source_region}.amazonaws.com"
                         },
                         "StringLike": {
-                            "kms:EncryptionContext:aws:s3:arn": pulumi.Output.concat(
-                                source.arn, "/*"
-                            )
+                            "kms:EncryptionContext:aws:s3:arn": encryption_context(source.arn)
                         },
                     },
                 },
@@ -128,9 +134,7 @@ class BucketReplica(pulumi.ComponentResource):
                     "Condition": {
                         "StringEquals": {"kms:ViaService": f"s3.{spec.region}.amazonaws.com"},
                         "StringLike": {
-                            "kms:EncryptionContext:aws:s3:arn": pulumi.Output.concat(
-                                self.replica.arn, "/*"
-                            )
+                            "kms:EncryptionContext:aws:s3:arn": encryption_context(self.replica.arn)
                         },
                     },
                 },
@@ -178,7 +182,7 @@ class BucketReplica(pulumi.ComponentResource):
             depends.append(self.replica.versioning)
         self.configuration = aws.s3.BucketReplicationConfig(
             f"{name}-configuration",
-            bucket=source.bucket.id,
+            bucket=source.bucket.bucket,
             role=self.role.arn,
             rules=[rule],
             region=source.region,

@@ -9,12 +9,19 @@ The bucket policy starts with a statement denying non-TLS requests. Other compon
 statements with `add_policy_statement()` (CloudFront's read grant, log delivery, ...); the
 policy resource is created by `seal_policy()` once the composition is done, so no component
 can overwrite another's statements: S3 holds a single policy per bucket and two BucketPolicy
-resources would silently replace each other on every `pulumi up`.
+resources would silently replace each other on every `pulumi up`. Whatever must wait for the
+policy (a log delivery writing under a grant in it) registers with `after_policy()`.
+
+Everything a policy rule reads is known at a first `pulumi preview`: children name their
+bucket by its name (`bucket.bucket`, an input) rather than its id, and the bucket's ARN and
+regional domain name are built from the name, so the policy documents are plain JSON before
+anything exists.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +30,10 @@ import pulumi_aws as aws
 
 from components import iam
 from components.config import LifecycleRule, S3Bucket
-from components.kms import customer_managed_key
+from components.kms import customer_managed_key, key_policy
+
+#: Tag carrying the bucket's typical object size in KB (read by the small-objects policy).
+OBJECT_SIZE_TAG = "typical-object-size-kb"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -110,11 +120,16 @@ class DataBucket(pulumi.ComponentResource):
         spec = args.spec
         region = args.region
         tags = {**args.tags, "Name": spec.name, "purpose": spec.purpose}
+        if spec.typical_object_size_kb is not None:
+            tags[OBJECT_SIZE_TAG] = f"{spec.typical_object_size_kb:g}"
         child = pulumi.ResourceOptions(parent=self)
 
         self._resource_name = name
         self.spec = spec
         self.region = region
+        self.region_name: pulumi.Output[str] = (
+            pulumi.Output.from_input(region) if region else aws.get_region_output().region
+        )
         self.bucket = aws.s3.Bucket(
             f"{name}-bucket",
             bucket=spec.name,
@@ -123,10 +138,14 @@ class DataBucket(pulumi.ComponentResource):
             tags=tags,
             opts=pulumi.ResourceOptions(parent=self, protect=spec.protect),
         )
-        bucket_id = self.bucket.id
+        # The name (an input, so known at preview; still an output of the bucket, so children
+        # wait for it). An S3 bucket's id is its name: nothing changes for a deployed bucket.
+        bucket_id = self.bucket.bucket
         self.bucket_name = self.bucket.bucket
-        self.arn = self.bucket.arn
-        self.regional_domain_name = self.bucket.bucket_regional_domain_name
+        self.arn = pulumi.Output.concat("arn:aws:s3:::", self.bucket.bucket)
+        self.regional_domain_name = pulumi.Output.concat(
+            self.bucket.bucket, ".s3.", self.region_name, ".amazonaws.com"
+        )
 
         self.ownership = aws.s3.BucketOwnershipControls(
             f"{name}-ownership",
@@ -191,6 +210,7 @@ class DataBucket(pulumi.ComponentResource):
             f"{name}-lifecycle",
             bucket=bucket_id,
             rules=lifecycle_rules(spec),
+            transition_default_minimum_object_size=spec.transition_minimum_object_size,
             region=region,
             # Rules on noncurrent versions are rejected until versioning is on.
             opts=pulumi.ResourceOptions(
@@ -223,26 +243,32 @@ class DataBucket(pulumi.ComponentResource):
             )
         ]
         self.policy = None
+        self._after_policy: list[Callable[[aws.s3.BucketPolicy], None]] = []
 
-        self.logging = None
+        self.logging: aws.s3.BucketLogging | None = None
         if spec.access_logs is not None:
             target = args.log_target
             if target is None:
                 raise ValueError(f"{name}: spec.access_logs is set but no log_target was given")
             prefix = spec.access_logs.prefix or f"s3/{spec.name}/"
             target.grant_log_delivery(source_arn=self.arn, prefix=prefix)
-            self.logging = aws.s3.BucketLogging(
-                f"{name}-access-logs",
-                bucket=bucket_id,
-                target_bucket=target.bucket_name,
-                target_prefix=prefix,
-                # Date-partitioned keys keep Athena/Glue scans cheap.
-                target_object_key_format={
-                    "partitioned_prefix": {"partition_date_source": "EventTime"}
-                },
-                region=region,
-                opts=child,
-            )
+
+            def start_logging(target_policy: aws.s3.BucketPolicy) -> None:
+                self.logging = aws.s3.BucketLogging(
+                    f"{name}-access-logs",
+                    bucket=bucket_id,
+                    target_bucket=target.bucket_name,
+                    target_prefix=prefix,
+                    # Date-partitioned keys keep Athena/Glue scans cheap.
+                    target_object_key_format={
+                        "partitioned_prefix": {"partition_date_source": "EventTime"}
+                    },
+                    region=region,
+                    # Logs are delivered under the target's policy grant: it must exist first.
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=[target_policy]),
+                )
+
+            target.after_policy(start_logging)
 
         self.register_outputs(
             {
@@ -281,14 +307,15 @@ class DataBucket(pulumi.ComponentResource):
             }
         )
 
-    def grant_key_use(self, statement: pulumi.Input[dict[str, Any]]) -> None:
+    def grant_key_use(self, statement: dict[str, Any]) -> None:
         """Add a statement to the key policy of the bucket's SSE-KMS key (e.g. CloudFront
         decrypting through OAC). Only for keys this component created; the policy of a given
         key belongs to whoever manages that key."""
         if self.kms_key is None:
             pulumi.log.warn(
-                f"{self.spec.name}: its KMS key is managed elsewhere; add this grant to that "
-                f"key's policy yourself: {statement}",
+                f"{self.spec.name}: its KMS key {self.spec.encryption.kms_key_arn} is managed "
+                f"elsewhere; add this statement to that key's policy yourself: "
+                f"{describe_statement(statement)}",
                 resource=self,
             )
             return
@@ -296,41 +323,55 @@ class DataBucket(pulumi.ComponentResource):
             raise RuntimeError(f"{self.spec.name}: the key policy is already sealed")
         self._key_statements.append(statement)
 
+    def after_policy(self, start: Callable[[aws.s3.BucketPolicy], None]) -> None:
+        """Call `start(policy)` once the bucket policy exists (at `seal_policy`, or now if it
+        is sealed), to create what depends on a grant in it."""
+        if self.policy is not None:
+            start(self.policy)
+        else:
+            self._after_policy.append(start)
+
     def seal_policy(self) -> aws.s3.BucketPolicy:
-        """Create the bucket policy (and the key policy, when grants were added to a created
-        key) from every statement added so far. Call once, after all components that grant
-        access to this bucket exist."""
+        """Create the bucket policy (and the created key's policy) from every statement added
+        so far, then whatever waits for it (`after_policy`). Call once, after all components
+        that grant access to this bucket exist."""
         if self.policy is not None:
             return self.policy
-        if self.kms_key is not None and self._key_statements:
-            account = aws.get_caller_identity_output().account_id
-            aws.kms.KeyPolicy(
+        if self.kms_key is not None:
+            key_policy(
                 f"{self._resource_name}-key-policy",
-                key_id=self.kms_key.id,
-                policy=iam.document(
-                    [
-                        # The default key policy: the account (its IAM policies) administers.
-                        {
-                            "Sid": "AccountAdministersTheKey",
-                            "Effect": "Allow",
-                            "Principal": {
-                                "AWS": pulumi.Output.concat("arn:aws:iam::", account, ":root")
-                            },
-                            "Action": "kms:*",
-                            "Resource": "*",
-                        },
-                        *self._key_statements,
-                    ]
-                ),
-                opts=pulumi.ResourceOptions(parent=self),
+                key=self.kms_key,
+                services=[pulumi.Output.concat("s3.", self.region_name, ".amazonaws.com")],
+                extra=self._key_statements,
+                region=self.region,
+                parent=self,
             )
         self.policy = aws.s3.BucketPolicy(
             f"{self._resource_name}-policy",
-            bucket=self.bucket.id,
+            bucket=self.bucket.bucket,
             policy=iam.document(self._statements),
             region=self.region,
             # S3 rejects concurrent configuration calls on one bucket ("OperationAborted"), and
             # the block must exist before any policy is evaluated against it.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.public_access_block]),
         )
+        for start in self._after_policy:
+            start(self.policy)
+        self._after_policy.clear()
         return self.policy
+
+
+def describe_statement(statement: Any) -> str:
+    """A policy statement as JSON for a message, with every value only known once resources
+    exist (an Output) shown as "<computed>" instead of an object's repr."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, pulumi.Output):
+            return "<computed>"
+        if isinstance(value, Mapping):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [plain(v) for v in value]
+        return value
+
+    return json.dumps(plain(statement), sort_keys=True)

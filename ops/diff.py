@@ -12,6 +12,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ops import stackfile
+from ops.cost import money
 
 #: Properties whose change replaces the resource (ForceNew in the providers), per type.
 REPLACES: dict[str, frozenset[str]] = {
@@ -89,6 +92,12 @@ def _top(path: str) -> str:
 def compare(base: dict[str, Any], head: dict[str, Any]) -> list[Change]:
     old = {r["urn"]: r for r in base["resources"]}
     new = {r["urn"]: r for r in head["resources"]}
+    # A resource adopting a former name (`aliases`) is the old resource, renamed.
+    for urn, r in list(new.items()):
+        for alias in r.get("aliases") or []:
+            former = f"{urn.rsplit('::', 1)[0]}::{alias}"
+            if former in old and former not in new and urn not in old:
+                old[urn] = old.pop(former)
     changes: list[Change] = []
     for urn in sorted(old.keys() | new.keys()):
         if urn not in old:
@@ -102,7 +111,7 @@ def compare(base: dict[str, Any], head: dict[str, Any]) -> list[Change]:
             props = [
                 (k, a.get(k), b.get(k)) for k in sorted(a.keys() | b.keys()) if a.get(k) != b.get(k)
             ]
-            for option in ("protect", "retainOnDelete"):
+            for option in ("protect", "retainOnDelete", "provider"):
                 if old[urn].get(option) != new[urn].get(option):
                     props.append((f"(option) {option}", old[urn].get(option), new[urn].get(option)))
             if not props:
@@ -112,45 +121,104 @@ def compare(base: dict[str, Any], head: dict[str, Any]) -> list[Change]:
             replaced_by = sorted(
                 {_top(k) for k, _, _ in props if _top(k) in forcing or "*" in forcing}
             )
+            if old[urn].get("provider") != r.get("provider"):
+                replaced_by.append("(provider)")  # the engine replaces on a provider change
             kind = "replace" if replaced_by else "update"
             changes.append(Change(urn, r["type"], r["name"], kind, props, replaced_by))
     return changes
 
 
-@contextlib.contextmanager
-def worktree(repo: Path, ref: str) -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="ops-diff-"))
-    subprocess.run(
-        ["git", "-C", str(repo), "worktree", "add", "--detach", "--force", str(path), ref],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
+class DiffError(RuntimeError):
+    """The diff could not be made; `exit_code` 2 for a mistake in the arguments or in a
+    revision's stack file, 1 for a revision that cannot be planned."""
+
+    def __init__(self, message: str, exit_code: int = 1, stderr: str = "") -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+        self.stderr = stderr
+        """The failing child's own error output, when a child failed."""
+
+
+def _git(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
     try:
+        return subprocess.run(
+            ["git", "-C", str(repo), *args], capture_output=True, text=True, check=False
+        )
+    except FileNotFoundError:
+        raise DiffError("git is not installed; accepted: a machine with git on PATH", 2) from None
+
+
+def resolve(repo: Path, ref: str, flag: str) -> str:
+    """The commit `ref` names in `repo`, or a DiffError saying what is accepted."""
+    accepted = "a branch, tag or commit, e.g. origin/main or HEAD~1 (`git fetch` first)"
+    if not ref or ref.startswith("-"):
+        raise DiffError(f"{flag} {ref!r} is not a git revision; accepted: {accepted}", 2)
+    proc = _git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    if proc.returncode == 0:
+        return proc.stdout.strip()
+    if "not a git repository" in proc.stderr:
+        raise DiffError(
+            f"{repo} is not a git repository; accepted: run `ops diff` in a clone of this "
+            "project (it plans each revision in a git worktree)",
+            2,
+        )
+    raise DiffError(f"{flag} {ref!r} is not a commit in {repo}; accepted: {accepted}", 2)
+
+
+@contextlib.contextmanager
+def worktree(repo: Path, commit: str) -> Iterator[Path]:
+    """A detached worktree of `commit` in a temporary directory, removed (directory and git's
+    record of it) however the block ends: error, Ctrl-C or success."""
+    path = Path(tempfile.mkdtemp(prefix="ops-diff-"))
+    try:
+        proc = _git(repo, "worktree", "add", "--detach", "--force", str(path), commit)
+        if proc.returncode != 0:
+            raise DiffError(f"git worktree add {commit} failed: {proc.stderr.strip()}")
         yield path
     finally:
-        subprocess.run(
-            ["git", "-C", str(repo), "worktree", "remove", "--force", str(path)],
-            capture_output=True,
-        )
+        _git(repo, "worktree", "remove", "--force", str(path))
+        shutil.rmtree(path, ignore_errors=True)
+        _git(repo, "worktree", "prune")
 
 
-def plan_revision(root: Path, stack: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
+def _indent(text: str) -> str:
+    lines = text.strip().splitlines() or ["(no output)"]
+    return "\n".join(f"  | {line}" for line in lines[-40:])
+
+
+def plan_revision(
+    root: Path, stack: str, label: str = "the working tree"
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """(plan JSON, cost JSON) of the checkout at `root`, run with its own code."""
     env = {**os.environ, "PYTHONPATH": str(root)}
 
-    def run(*args: str) -> str:
+    def run(*args: str) -> Any:
         proc = subprocess.run(
             [sys.executable, "-m", "ops", *args], cwd=root, env=env, capture_output=True, text=True
         )
-        if proc.returncode not in (0, 1):  # 1 = mandatory policy violations, still a plan
-            raise RuntimeError(f"`ops {' '.join(args)}` failed in {root}:\n{proc.stderr.strip()}")
-        return proc.stdout
+        if proc.returncode in (130, -signal.SIGINT):
+            raise KeyboardInterrupt
+        if proc.returncode in (0, 1):  # 1 = mandatory policy violations, still a plan
+            with contextlib.suppress(ValueError):
+                return json.loads(proc.stdout)
+        raise DiffError(
+            f"`python -m ops {' '.join(args)}` failed for {label} (exit {proc.returncode}); "
+            f"its own error:\n{_indent(proc.stderr)}",
+            2 if proc.returncode == 2 else 1,
+            proc.stderr,
+        )
 
-    plan = json.loads(run("plan", "--stack", stack, "--json"))
+    # Deployed mode: the base is a deployed stack, and comparing known values shows more than
+    # comparing "[unknown]" with "[unknown]". Revisions from before `--mode` plan that way.
     try:
-        cost = json.loads(run("cost", "--stack", stack, "--json"))
-    except (RuntimeError, ValueError):
+        plan = run("plan", "--stack", stack, "--json", "--mode", "deployed")
+    except DiffError as err:
+        if "unrecognized arguments: --mode" not in err.stderr:
+            raise
+        plan = run("plan", "--stack", stack, "--json")
+    try:
+        cost = run("cost", "--stack", stack, "--json")
+    except DiffError:
         cost = None  # revisions from before `ops cost`
     return plan, cost
 
@@ -158,13 +226,15 @@ def plan_revision(root: Path, stack: str) -> tuple[dict[str, Any], dict[str, Any
 def diff(
     base: str, head: str | None, stack: str = "prod", repo: Path = stackfile.ROOT
 ) -> tuple[list[Change], float | None, float | None]:
-    with worktree(repo, base) as base_root:
-        base_plan, base_cost = plan_revision(base_root, stack)
-    if head is None:
+    base_commit = resolve(repo, base, "--base")
+    head_commit = resolve(repo, head, "--head") if head is not None else None
+    with worktree(repo, base_commit) as base_root:
+        base_plan, base_cost = plan_revision(base_root, stack, f"--base {base}")
+    if head_commit is None:
         head_plan, head_cost = plan_revision(repo, stack)
     else:
-        with worktree(repo, head) as head_root:
-            head_plan, head_cost = plan_revision(head_root, stack)
+        with worktree(repo, head_commit) as head_root:
+            head_plan, head_cost = plan_revision(head_root, stack, f"--head {head}")
     return (
         compare(base_plan, head_plan),
         base_cost["total"] if base_cost else None,
@@ -193,10 +263,10 @@ def render(
             lines.append(f"      {path}: {_short(old)} => {_short(new)}")
     if base_total is not None and head_total is not None:
         delta = head_total - base_total
-        sign = "+" if delta >= 0 else "-"
+        sign = "+" if delta >= 0 else ""
         lines.append(
-            f"monthly cost: ${base_total:,.2f} -> ${head_total:,.2f} ({sign}${abs(delta):,.2f})"
+            f"monthly cost: {money(base_total)} -> {money(head_total)} ({sign}{money(delta)})"
         )
     elif head_total is not None:
-        lines.append(f"monthly cost: ${head_total:,.2f} (no estimate at {base})")
+        lines.append(f"monthly cost: {money(head_total)} (no estimate at {base})")
     return "\n".join(lines)

@@ -1,9 +1,17 @@
-"""Pulumi mocks for the offline plan and the tests: deterministic ids, plausible computed
-attributes per resource type, answered data-source calls, and a monitor that records every
-registration with its resource options (protect, retainOnDelete, parent, provider, ...).
+"""Pulumi mocks for the offline plan and the tests: answered data-source calls, a monitor that
+records every registration with its resource options (protect, retainOnDelete, parent,
+provider, dependencies, ...), and two ways of answering registrations:
+
+* `preview` (the default of `ops plan`): what the engine knows during a first `pulumi preview`.
+  A resource about to be created has no id and no computed attribute yet, so the mocks echo
+  the inputs and nothing else; every output the program reads from a resource (an ARN, a
+  domain name, a token value) stays unknown and its `apply`s do not run.
+* `deployed`: as after a `pulumi up`, with deterministic ids and plausible computed attributes
+  per resource type (for diffs of deployed stacks and for tests that follow a value through).
 
 Nothing here talks to a cloud: ids are hashes of type and name, the account is AWS's
 documented example account 123456789012, the Cloudflare account comes from the stack config.
+Data-source calls are answered in both modes: the engine runs invokes during preview too.
 """
 
 from __future__ import annotations
@@ -11,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import pulumi
 from google.protobuf import json_format
@@ -24,6 +32,11 @@ _RESOURCE_SIG = "5cf8f73096256a8f31e491e813e4eb8e"
 _OUTPUT_SIG = "d0e6a833031e9bbcd3f4e8bde6ca49a4"
 _SIG_KEY = "4dabf18193072939515e22adb298388d"
 _UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+#: How the plan JSON marks a value the engine does not know yet (an id, an ARN, ...).
+UNKNOWN = "[unknown]"
+
+Mode = Literal["preview", "deployed"]
+MODES: tuple[Mode, ...] = ("preview", "deployed")
 
 #: Managed CloudFront cache policies (ids from the AWS docs, stable across accounts).
 MANAGED_CACHE_POLICIES = {
@@ -57,7 +70,7 @@ def strip_stack(urn: str) -> str:
 
 def unwrap(value: Any) -> Any:
     """Turn a wire value (from a protobuf Struct) into plain JSON, every secret as "[secret]",
-    resource references as their URN, unknowns as "[unknown]"."""
+    resource references as their URN, unknowns as "[unknown]" (`UNKNOWN`)."""
     if isinstance(value, dict):
         sig = value.get(_SIG_KEY)
         if sig == _SECRET_SIG:
@@ -67,12 +80,12 @@ def unwrap(value: Any) -> Any:
         if sig == _OUTPUT_SIG:
             if value.get("secret"):
                 return SECRET
-            return unwrap(value["value"]) if "value" in value else "[unknown]"
+            return unwrap(value["value"]) if "value" in value else UNKNOWN
         return {k: unwrap(v) for k, v in value.items()}
     if isinstance(value, list):
         return [unwrap(v) for v in value]
     if value == _UNKNOWN:
-        return "[unknown]"
+        return UNKNOWN
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return value
@@ -83,10 +96,14 @@ def struct_to_json(struct: Any) -> dict[str, Any]:
 
 
 class PlanMocks(pulumi.runtime.Mocks):
-    """Answers registrations and invokes with realistic, deterministic values."""
+    """Answers registrations as the engine would in `mode`, and invokes with realistic,
+    deterministic values."""
 
-    def __init__(self, *, region: str, cloudflare_account: str = "0" * 32) -> None:
+    def __init__(
+        self, *, region: str, mode: Mode = "preview", cloudflare_account: str = "0" * 32
+    ) -> None:
         self.region = region
+        self.mode = mode
         self.cloudflare_account = cloudflare_account
         self.resources: list[pulumi.runtime.MockResourceArgs] = []
         self.calls: list[pulumi.runtime.MockCallArgs] = []
@@ -96,6 +113,13 @@ class PlanMocks(pulumi.runtime.Mocks):
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         self.resources.append(args)
+        if self.mode == "preview" and not args.typ.startswith("pulumi:providers:"):
+            # A create during preview: the provider has only checked the inputs. An empty id
+            # is how the engine says "unknown" (the SDK resolves it as such).
+            return "", dict(args.inputs)
+        return self._deployed(args)
+
+    def _deployed(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         inputs = dict(args.inputs)
         provider_id = args.provider.rsplit("::", 1)[-1] if args.provider else ""
         region = inputs.get("region") or self.provider_regions.get(provider_id) or self.region
@@ -236,18 +260,27 @@ class PlanMocks(pulumi.runtime.Mocks):
             "cloudflare:index/getAccountApiTokenPermissionGroupsList:getAccountApiTokenPermissionGroupsList",
             "cloudflare:index/getApiTokenPermissionGroupsList:getApiTokenPermissionGroupsList",
         ):
-            from urllib.parse import unquote
-
-            wanted = unquote(args.args.get("name") or "")
-            names = [wanted] if wanted else list(CLOUDFLARE_PERMISSION_GROUPS)
+            # Like the provider: `name` and `scope` are query filters that the provider
+            # URL-encodes itself (Go's url.Values), so a pre-encoded name arrives as "%2520"
+            # and matches nothing. Refuse it loudly instead of un-quoting it.
+            wanted = args.args.get("name") or ""
+            if "%" in wanted:
+                raise ValueError(
+                    f"permission-group name filter {wanted!r} is URL-encoded; the provider "
+                    "encodes query parameters itself, so this would match nothing"
+                )
+            scope = args.args.get("scope") or ""
+            names = [
+                n
+                for n, group_scope in CLOUDFLARE_PERMISSION_GROUPS.items()
+                if (not wanted or n == wanted) and (not scope or group_scope == scope)
+            ]
             return {
                 "results": [
                     {
                         "id": _hex("permission-group", n),
                         "name": n,
-                        "scopes": [
-                            CLOUDFLARE_PERMISSION_GROUPS.get(n, "com.cloudflare.api.account")
-                        ],
+                        "scopes": [CLOUDFLARE_PERMISSION_GROUPS[n]],
                         "isSelectable": True,
                     }
                     for n in names
@@ -282,7 +315,12 @@ class Registration:
     secret_outputs: list[str]
     replace_on_changes: list[str] = field(default_factory=list)
     delete_before_replace: bool = False
-    id: str = ""
+    id: str = UNKNOWN
+    """The physical id; `UNKNOWN` for a resource being created in preview mode."""
+    property_dependencies: dict[str, list[str]] = field(default_factory=dict)
+    """Input property -> URNs of the resources its value came from (known at preview)."""
+    aliases: list[str] = field(default_factory=list)
+    """Former names the resource adopts (`aliases=[pulumi.Alias(name=...)]`)."""
 
 
 class RecordingMonitor(MockMonitor):
@@ -316,6 +354,12 @@ class RecordingMonitor(MockMonitor):
                 secret_outputs=sorted(request.additionalSecretOutputs),
                 replace_on_changes=sorted(request.replaceOnChanges),
                 delete_before_replace=bool(request.deleteBeforeReplace),
-                id=response.id if request.custom else "",
+                id=(response.id or UNKNOWN) if request.custom else "",
+                property_dependencies={
+                    prop: sorted(strip_stack(u) for u in deps.urns)
+                    for prop, deps in sorted(request.propertyDependencies.items())
+                    if deps.urns
+                },
+                aliases=sorted(a.spec.name for a in request.aliases if a.spec.name),
             )
         return response

@@ -3,9 +3,13 @@ the stack declares, without credentials, network or the Pulumi CLI.
 
 The stack file's `config:` is handed to the program exactly as the engine would
 (`PULUMI_CONFIG` JSON, `secure:` values replaced by a placeholder and listed in
-`PULUMI_CONFIG_SECRET_KEYS`); the mocks answer every registration with deterministic ids.
-The result lists every resource (type, name, parent, provider, inputs as the engine receives
-them with secrets masked, protect / retainOnDelete) and the stack outputs (secrets masked).
+`PULUMI_CONFIG_SECRET_KEYS`). The mocks answer every registration as the engine would in one of
+two modes (`ops.mocks`): `preview` (the default), a first `pulumi preview` where every id and
+computed attribute of a resource being created is unknown, or `deployed`, with deterministic
+ids as after a `pulumi up`. The result lists every resource (type, name, parent, provider,
+inputs as the engine receives them with secrets masked and unknowns marked "[unknown]",
+protect / retainOnDelete, dependencies) and the stack outputs (masked the same way), and says
+which mode produced it.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ops import stackfile
-from ops.mocks import PlanMocks, RecordingMonitor, Registration, unwrap
+from ops.mocks import Mode, PlanMocks, RecordingMonitor, Registration, unwrap
 from ops.summary import summarize
 
 
@@ -42,6 +46,7 @@ class Plan:
     resources: list[Registration]
     outputs: dict[str, Any]
     diagnostics: list[str] = field(default_factory=list)
+    mode: Mode = "preview"
 
     def by_type(self, typ: str) -> list[Registration]:
         return [r for r in self.resources if r.type == typ]
@@ -59,6 +64,7 @@ class Plan:
         return {
             "project": self.project,
             "stack": self.stack,
+            "mode": self.mode,
             "resources": [
                 {
                     "urn": r.urn,
@@ -71,6 +77,8 @@ class Plan:
                     "protect": r.protect,
                     "retainOnDelete": r.retain_on_delete,
                     "dependsOn": r.depends_on,
+                    "propertyDependencies": r.property_dependencies,
+                    "aliases": r.aliases,
                     "secretOutputs": r.secret_outputs,
                     "replaceOnChanges": r.replace_on_changes,
                     "deleteBeforeReplace": r.delete_before_replace,
@@ -83,11 +91,20 @@ class Plan:
         }
 
     def policy_resources(self) -> list[Any]:
-        """The resources as the policy rules see them: inputs plus the id."""
+        """The resources as the policy rules see them: inputs (unknowns as "[unknown]"),
+        parent and dependencies, as CrossGuard hands them to a policy pack."""
         from policy.rules import Resource
 
         return [
-            Resource(r.type, r.name, r.urn, {**r.inputs, "id": r.id}, r.protect)
+            Resource(
+                r.type,
+                r.name,
+                r.urn,
+                r.inputs,
+                r.protect,
+                parent=r.parent,
+                dependencies={k: tuple(v) for k, v in r.property_dependencies.items()},
+            )
             for r in self.resources
             if r.custom
         ]
@@ -137,16 +154,22 @@ class MockRun:
 
 
 def run_under_mocks(
-    program: Callable[[], Any], *, project: str, stack: str, region: str
+    program: Callable[[], Any],
+    *,
+    project: str,
+    stack: str,
+    region: str,
+    mode: Mode = "preview",
 ) -> MockRun:
-    """Run `program` as a Pulumi program under fresh mocks and wait for every registration.
-    Stack outputs come back as plain JSON with every secret replaced by "[secret]"."""
+    """Run `program` as a Pulumi program under fresh mocks in `mode` and wait for every
+    registration. Stack outputs come back as plain JSON with every secret replaced by
+    "[secret]" and every unknown by "[unknown]"."""
     import pulumi
     from google.protobuf import json_format
     from pulumi.runtime import config as runtime_config
     from pulumi.runtime import rpc, settings
 
-    mocks = PlanMocks(region=region)
+    mocks = PlanMocks(region=region, mode=mode)
     monitor = RecordingMonitor(mocks)
     capture = _Capture()
     logger = logging.getLogger(f"ops.plan.{project}.{stack}")
@@ -157,7 +180,12 @@ def run_under_mocks(
     settings.reset_options(project=project, stack=stack)
     runtime_config.set_all_config({}, [])  # config comes from PULUMI_CONFIG only
     pulumi.runtime.set_mocks(
-        mocks, project=project, stack=stack, preview=False, logger=logger, monitor=monitor
+        mocks,
+        project=project,
+        stack=stack,
+        preview=mode == "preview",
+        logger=logger,
+        monitor=monitor,
     )
 
     async def main() -> None:
@@ -173,8 +201,14 @@ def run_under_mocks(
     return run
 
 
-def run_plan(stack: str, root: Path = stackfile.ROOT, stack_file: Path | None = None) -> Plan:
-    """Run `<root>/__main__.py` for `stack` under the mocks and return what it registered."""
+def run_plan(
+    stack: str,
+    root: Path = stackfile.ROOT,
+    stack_file: Path | None = None,
+    mode: Mode = "preview",
+) -> Plan:
+    """Run `<root>/__main__.py` for `stack` under the mocks in `mode` and return what it
+    registered."""
     sf = stackfile.load(stack, root, stack_file)
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
@@ -184,9 +218,10 @@ def run_plan(stack: str, root: Path = stackfile.ROOT, stack_file: Path | None = 
             project=sf.project,
             stack=stack,
             region=sf.get("aws:region") or "us-east-1",
+            mode=mode,
         )
     resources = sorted(run.monitor.registrations.values(), key=lambda r: r.urn)
-    return Plan(sf.project, stack, resources, run.outputs, sorted(run.diagnostics))
+    return Plan(sf.project, stack, resources, run.outputs, sorted(run.diagnostics), mode)
 
 
 # ------------------------------------------------------------------------------ tree
@@ -202,7 +237,10 @@ def short_type(typ: str) -> str:
 
 
 def render_tree(plan: Plan) -> str:
-    lines = [f"{plan.project}/{plan.stack}: {len(plan.resources)} resources (offline plan)"]
+    lines = [
+        f"{plan.project}/{plan.stack}: {len(plan.resources)} resources "
+        f"(offline plan, {plan.mode} mode)"
+    ]
 
     def walk(urn: str | None, indent: str) -> None:
         kids = plan.children(urn)

@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from ops.mocks import Registration
+from ops.mocks import UNKNOWN, Registration
 
 Summarizer = Callable[[dict[str, Any]], str]
 _SUMMARIES: dict[str, Summarizer] = {}
@@ -33,7 +33,12 @@ def _region(i: dict[str, Any]) -> str:
     return f" region={i['region']}" if i.get("region") else ""
 
 
+UNKNOWN_DOCUMENT = "document unknown until the resources it names exist"
+
+
 def _policy_sids(policy: Any) -> str:
+    if policy == UNKNOWN:
+        return UNKNOWN_DOCUMENT
     if not isinstance(policy, str) or policy.startswith("["):
         return str(policy)
     doc = json.loads(policy)
@@ -101,7 +106,16 @@ def _lifecycle(i: dict[str, Any]) -> str:
         parts.append(
             f"{rule['id']}[{_filter(rule.get('filter', {}))}]: {', '.join(actions)}{status}"
         )
+    if any(rule.get("transitions") for rule in i.get("rules", [])):
+        minimum = i.get("transitionDefaultMinimumObjectSize", "all_storage_classes_128K")
+        parts.append(f"objects < 128 KB: {_SMALL_OBJECTS.get(minimum, minimum)}")
     return "; ".join(parts)
+
+
+_SMALL_OBJECTS = {
+    "all_storage_classes_128K": "never transition",
+    "varies_by_storage_class": "to GLACIER/DEEP_ARCHIVE only",
+}
 
 
 def _cors_rules(rules: list[tuple[list[str], list[str], Any]]) -> str:
@@ -157,6 +171,8 @@ def _role(i: dict[str, Any]) -> str:
 @_for("aws:iam/rolePolicy:RolePolicy")
 def _role_policy(i: dict[str, Any]) -> str:
     policy = i.get("policy")
+    if policy == UNKNOWN:
+        return UNKNOWN_DOCUMENT
     if not isinstance(policy, str) or policy.startswith("["):
         return str(policy)
     doc = json.loads(policy)
@@ -264,7 +280,7 @@ def _cache_policy(i: dict[str, Any]) -> str:
 def _certificate(i: dict[str, Any]) -> str:
     sans = i.get("subjectAlternativeNames", [])
     extra = f" +{','.join(sans)}" if sans else ""
-    return f"{i.get('domainName')}{extra} ({i.get('validationMethod')})"
+    return f"{i.get('domainName')}{extra} ({i.get('validationMethod')}){_region(i)}"
 
 
 @_for("aws:efs/fileSystem:FileSystem")

@@ -1,18 +1,28 @@
 """The stack's security and hygiene rules as plain functions.
 
-Each rule looks at resources as `Resource(type, name, urn, props, protect)`, where `props` are
-the engine's camelCase inputs (CrossGuard's resource `props`, the offline plan's `inputs`) and,
-for stack-wide rules, also outputs such as `id`. The same functions run in three places: the
-offline plan (`ops plan`), the CrossGuard pack (`pulumi preview --policy-pack policy`), and the
-tests. No Pulumi import here.
+Each rule looks at resources as `Resource(type, name, urn, props, protect, parent,
+dependencies)`, where `props` are the engine's camelCase inputs (CrossGuard's `props`, the
+offline plan's `inputs`). The same functions run in three places: the offline plan
+(`ops plan`), the CrossGuard pack (`pulumi preview --policy-pack policy`), and the tests. No
+Pulumi import here.
+
+Rules must decide on a first `pulumi preview`, where every id and computed attribute of a
+resource being created is unknown:
+
+* Resources are joined on what is known at preview: the name the program gave a bucket, and
+  the declared dependencies of an input (`bucket=<the bucket's output>` depends on that
+  bucket, whatever the value), never on ids.
+* Reading a value that is unknown (the offline plan's "[unknown]", or pulumi-policy's
+  sentinels, which its proxies raise `UnknownValueError` for) stops that check for that
+  resource and reports a mandatory "cannot verify <rule> on <resource>: <property> unknown at
+  preview": a rule that cannot decide never passes silently.
 """
 
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 BUCKET = "aws:s3/bucket:Bucket"
@@ -38,6 +48,9 @@ TOKENS = ("cloudflare:index/accountToken:AccountToken", "cloudflare:index/apiTok
 NFS_PORT = 2049
 TLS_FLOORS = ("TLSv1.2_2021", "TLSv1.2_2025", "TLSv1.3_2025")
 STATEFUL = (BUCKET, R2_BUCKET, EFS, KMS_KEY)
+#: Stacks whose stateful resources may be deleted. A policy decision, reviewed here: a stack
+#: file cannot declare itself deletable.
+DELETABLE_STACKS = frozenset({"staging"})
 R2_BUCKET_RESOURCE = "com.cloudflare.edge.r2.bucket."
 #: Minimum storage duration charged per class, days (S3 pricing page).
 MIN_DAYS = {
@@ -47,8 +60,31 @@ MIN_DAYS = {
     "GLACIER": 90,
     "DEEP_ARCHIVE": 180,
 }
-#: Classes CloudFront cannot read from without a restore.
+#: Classes S3 cannot serve without a restore (403 InvalidObjectState), so no CDN can either.
 ARCHIVED = ("GLACIER", "DEEP_ARCHIVE")
+#: S3 does not transition objects smaller than this by default (`all_storage_classes_128K`).
+SMALL_OBJECT_KB = 128
+#: With `varies_by_storage_class`, small objects still only move to these classes.
+SMALL_OBJECT_CLASSES = ("GLACIER", "DEEP_ARCHIVE")
+#: Bucket tag with the typical object size in KB (`typicalObjectSizeKb` in the config).
+OBJECT_SIZE_TAG = "typical-object-size-kb"
+
+#: How the offline plan marks an unknown value.
+PLAN_UNKNOWN = "[unknown]"
+#: pulumi-policy's sentinels for unknown booleans, numbers, strings, arrays, assets, archives
+#: and objects (pulumi_policy/proxy.py).
+ENGINE_UNKNOWNS = frozenset(
+    {
+        "1c4a061d-8072-4f0a-a4cb-0ff528b18fe7",
+        "3eeb2bf0-c639-47a8-9e75-3b44932eb421",
+        "04da6b54-80e4-46f7-96ec-b56ff0331ba9",
+        "6a19a0b0-7e62-4c92-b797-7f8e31da9cc2",
+        "030794c1-ac77-496b-92df-f27374a8bd58",
+        "e48ece36-62e2-4504-bad9-02848725956a",
+        "dd056dcd-154b-4c76-9bd3-c8f88648b5ff",
+    }
+)
+UNKNOWNS = ENGINE_UNKNOWNS | {PLAN_UNKNOWN}
 
 Level = Literal["mandatory", "advisory"]
 
@@ -60,6 +96,15 @@ class Resource:
     urn: str
     props: Mapping[str, Any]
     protect: bool = False
+    parent: str | None = None
+    """URN of the parent resource (a component), known at preview."""
+    dependencies: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Input property -> URNs of the resources its value comes from, known at preview."""
+
+    @property
+    def stack(self) -> str:
+        """The stack, from the URN (`urn:pulumi:<stack>::<project>::...`)."""
+        return self.urn.split("::", 1)[0].rsplit(":", 1)[-1]
 
 
 @dataclass(frozen=True)
@@ -69,13 +114,25 @@ class Violation:
     name: str
     urn: str
     message: str
+    unverified: bool = False
+    """True when the rule could not decide because a value is unknown at preview."""
 
     def __str__(self) -> str:
         return f"[{self.level}] {self.rule}: {self.name}: {self.message}"
 
 
+class CannotVerify(Exception):
+    """A rule read a value of `resource` that is unknown at preview (`path`, dotted)."""
+
+    def __init__(self, resource: Resource, path: str) -> None:
+        super().__init__(f"{path} of {resource.name} is unknown at preview")
+        self.resource = resource
+        self.path = path
+
+
 ResourceCheck = Callable[[Resource], Iterable[str]]
-StackCheck = Callable[[Sequence[Resource]], Iterable[tuple[Resource, str]]]
+StackCheck = Callable[[Resource, Sequence[Resource]], Iterable[str]]
+"""Checks one subject resource against the whole stack; yields messages about the subject."""
 
 
 @dataclass(frozen=True)
@@ -85,27 +142,136 @@ class Rule:
     level: Level
     resource: ResourceCheck | None = None
     stack: StackCheck | None = None
+    subjects: tuple[str, ...] = ()
+    """Types the stack check runs for, once per resource of those types."""
+
+
+# ------------------------------------------------------------------- unknown values
+
+
+class _View:
+    """Where a guarded value sits: the resource it belongs to and its path in the props."""
+
+    def __init__(
+        self,
+        target: Any,
+        owner: Resource,
+        path: tuple[str, ...],
+        errors: tuple[type[BaseException], ...],
+    ) -> None:
+        self._target, self._owner, self._path, self._errors = target, owner, path, errors
+
+
+class _Guarded(_View, Mapping[str, Any]):
+    """A read-only view of a resource's props that raises `CannotVerify` on reading a value
+    unknown at preview, whether it is marked (the plan's "[unknown]", an engine sentinel) or
+    the wrapped mapping raises for it (pulumi-policy's proxies raise `UnknownValueError`)."""
+
+    def __getitem__(self, key: str) -> Any:
+        return _read(self._target, key, self._owner, self._path, self._errors)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._target)
+
+    def __len__(self) -> int:
+        return len(self._target)
+
+    def __contains__(self, key: object) -> bool:
+        # Presence without reading the value (Mapping's default would read it).
+        return any(k == key for k in self._target)
+
+
+class _GuardedList(_View, Sequence[Any]):
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        return _read(self._target, index, self._owner, self._path, self._errors)
+
+    def __len__(self) -> int:
+        return len(self._target)
+
+
+def _read(
+    target: Any,
+    key: Any,
+    owner: Resource,
+    path: tuple[str, ...],
+    errors: tuple[type[BaseException], ...],
+) -> Any:
+    here = (*path, str(key))
+    try:
+        value = target[key]
+    except errors as err:
+        raise CannotVerify(owner, ".".join(here)) from err
+    return _guard(value, owner, here, errors)
+
+
+def _guard(
+    value: Any, owner: Resource, path: tuple[str, ...], errors: tuple[type[BaseException], ...]
+) -> Any:
+    if isinstance(value, str):
+        if value in UNKNOWNS:
+            raise CannotVerify(owner, ".".join(path))
+        return value
+    if isinstance(value, Mapping):
+        return _Guarded(value, owner, path, errors)
+    if isinstance(value, Sequence):
+        return _GuardedList(value, owner, path, errors)
+    return value
+
+
+def guarded(r: Resource, errors: tuple[type[BaseException], ...] = ()) -> Resource:
+    """`r` with props that raise `CannotVerify` for unknown values."""
+    return replace(r, props=_Guarded(r.props, r, (), errors))
+
+
+def _is_set(m: Mapping[str, Any], key: str) -> bool:
+    """`key` is given a value. An unknown value counts: it is wired to the output of another
+    resource (an OAI path, an OAC id, a KMS key ARN) and will be set when that exists."""
+    if key not in m:
+        return False
+    try:
+        return bool(m[key])
+    except CannotVerify:
+        return True
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _num(value: Any) -> str:
+    """A number for a message: the engine sends every number as a double (protobuf Struct),
+    the offline plan as an int; both read `90`, not `90.0`."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def _of(resources: Sequence[Resource], typ: str) -> list[Resource]:
     return [r for r in resources if r.type == typ]
 
 
-def _by_bucket(resources: Sequence[Resource], typ: str) -> dict[str, list[Resource]]:
-    out: dict[str, list[Resource]] = defaultdict(list)
-    for r in _of(resources, typ):
-        out[str(r.props.get("bucket"))].append(r)
-    return out
+def refers_to(child: Resource, prop: str, target: Resource, key: str = "bucket") -> bool:
+    """Whether `child.props[prop]` names `target`: by declared dependency when the value came
+    from another resource (known at preview even when the value is not), else by comparing
+    the literal value with `target.props[key]` (e.g. a bucket name)."""
+    deps = child.dependencies.get(prop, ())
+    if deps:
+        return target.urn in deps
+    value = child.props.get(prop)
+    return value is not None and value == target.props.get(key)
 
 
-def _bucket_name(r: Resource) -> str:
-    return str(r.props.get("bucket") or r.props.get("id") or r.name)
+def _children(resources: Sequence[Resource], typ: str, target: Resource) -> list[Resource]:
+    return [r for r in _of(resources, typ) if refers_to(r, "bucket", target)]
 
 
-def _statements(policy: Any) -> list[dict[str, Any]]:
+def _statements(policy: Any) -> list[Mapping[str, Any]]:
+    """A policy document's statements, from a JSON string or a structured document."""
     if isinstance(policy, str):
         try:
             policy = json.loads(policy)
@@ -114,10 +280,13 @@ def _statements(policy: Any) -> list[dict[str, Any]]:
     if not isinstance(policy, Mapping):
         return []
     statements = policy.get("Statement", [])
-    return list(statements) if isinstance(statements, list) else [statements]
+    if isinstance(statements, Mapping):
+        return [statements]
+    return list(statements) if isinstance(statements, Sequence) else []
 
 
 def _denies_insecure_transport(policy: Any) -> bool:
+    # Effect first: an Allow statement's condition (which may hold unknowns) is never read.
     return any(
         s.get("Effect") == "Deny"
         and str(s.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport")).lower()
@@ -131,7 +300,7 @@ def _is_everyone(principal: Any) -> bool:
         return True
     if isinstance(principal, Mapping):
         aws = principal.get("AWS")
-        return aws == "*" or (isinstance(aws, list) and "*" in aws)
+        return aws == "*" or (isinstance(aws, Sequence) and not isinstance(aws, str) and "*" in aws)
     return False
 
 
@@ -151,11 +320,9 @@ def _pab_all_on(r: Resource) -> Iterator[str]:
             yield f"public access block has {', '.join(off)} off"
 
 
-def _every_bucket_blocked(resources: Sequence[Resource]) -> Iterator[tuple[Resource, str]]:
-    blocks = _by_bucket(resources, PAB)
-    for b in _of(resources, BUCKET):
-        if _bucket_name(b) not in blocks:
-            yield b, "bucket has no public access block"
+def _bucket_blocked(b: Resource, resources: Sequence[Resource]) -> Iterator[str]:
+    if not _children(resources, PAB, b):
+        yield "bucket has no public access block"
 
 
 def _no_public_acl_or_policy(r: Resource) -> Iterator[str]:
@@ -171,67 +338,69 @@ def _no_public_acl_or_policy(r: Resource) -> Iterator[str]:
             yield f"object ownership {owner!r} keeps ACLs enabled; use BucketOwnerEnforced"
     if r.type == POLICY:
         for s in _statements(r.props.get("policy")):
+            # The principal is read last: a conditioned grant (e.g. CloudFront's, scoped to a
+            # distribution ARN unknown at preview) is decided without it.
             if (
                 s.get("Effect") == "Allow"
-                and _is_everyone(s.get("Principal"))
                 and not s.get("Condition")
+                and _is_everyone(s.get("Principal"))
             ):
                 yield f"statement {s.get('Sid', '?')!r} allows everyone without a condition"
 
 
-def _every_bucket_encrypted(resources: Sequence[Resource]) -> Iterator[tuple[Resource, str]]:
-    sse = _by_bucket(resources, SSE)
-    for b in _of(resources, BUCKET):
-        if _bucket_name(b) not in sse:
-            yield b, "bucket has no default encryption configuration"
-    for r in _of(resources, SSE):
+def _sse_algorithm(r: Resource) -> Iterator[str]:
+    if r.type == SSE:
         for rule in r.props.get("rules", []):
             algo = rule.get("applyServerSideEncryptionByDefault", {}).get("sseAlgorithm")
             if algo not in ("AES256", "aws:kms", "aws:kms:dsse"):
-                yield r, f"unknown encryption algorithm {algo!r}"
+                yield f"unknown encryption algorithm {algo!r}"
 
 
-def _data_buckets_versioned(resources: Sequence[Resource]) -> Iterator[tuple[Resource, str]]:
-    versioning = _by_bucket(resources, VERSIONING)
-    for b in _of(resources, BUCKET):
-        if (b.props.get("tags") or {}).get("purpose") == "logs":
-            continue
-        states = [
-            v.props.get("versioningConfiguration", {}).get("status")
-            for v in versioning.get(_bucket_name(b), [])
-        ]
-        if "Enabled" not in states:
-            yield b, "data bucket is not versioned (tag purpose=logs exempts log buckets)"
+def _bucket_encrypted(b: Resource, resources: Sequence[Resource]) -> Iterator[str]:
+    if not _children(resources, SSE, b):
+        yield "bucket has no default encryption configuration"
 
 
-def _every_bucket_tls_only(resources: Sequence[Resource]) -> Iterator[tuple[Resource, str]]:
-    policies = _by_bucket(resources, POLICY)
-    for b in _of(resources, BUCKET):
-        if not any(
-            _denies_insecure_transport(p.props.get("policy"))
-            for p in policies.get(_bucket_name(b), [])
-        ):
-            yield b, "no bucket policy denies requests without TLS (aws:SecureTransport false)"
+def _enabled(v: Resource) -> bool:
+    return bool(v.props.get("versioningConfiguration", {}).get("status") == "Enabled")
 
 
-def _multipart_aborted(resources: Sequence[Resource]) -> Iterator[tuple[Resource, str]]:
-    lifecycles = _by_bucket(resources, LIFECYCLE)
-    for b in _of(resources, BUCKET):
-        rules = [
-            rule for lc in lifecycles.get(_bucket_name(b), []) for rule in lc.props.get("rules", [])
-        ]
-        if not any(
-            "abortIncompleteMultipartUpload" in rule and rule.get("status") == "Enabled"
-            for rule in rules
-        ):
-            yield b, "incomplete multipart uploads are never aborted (billed, invisible parts)"
+def _is_versioned(b: Resource, resources: Sequence[Resource]) -> bool:
+    return any(_enabled(v) for v in _children(resources, VERSIONING, b))
+
+
+def _data_bucket_versioned(b: Resource, resources: Sequence[Resource]) -> Iterator[str]:
+    if (b.props.get("tags") or {}).get("purpose") != "logs" and not _is_versioned(b, resources):
+        yield "data bucket is not versioned (tag purpose=logs exempts log buckets)"
+
+
+def _policy_denies_insecure_transport(r: Resource) -> Iterator[str]:
+    if r.type == POLICY and not _denies_insecure_transport(r.props.get("policy")):
+        yield "bucket policy does not deny requests without TLS (aws:SecureTransport false)"
+
+
+def _bucket_has_policy(b: Resource, resources: Sequence[Resource]) -> Iterator[str]:
+    if not _children(resources, POLICY, b):
+        yield "bucket has no bucket policy, so nothing denies requests without TLS"
+
+
+def _bucket_aborts_multipart(b: Resource, resources: Sequence[Resource]) -> Iterator[str]:
+    lifecycles = _children(resources, LIFECYCLE, b)
+    rules = [rule for lc in lifecycles for rule in lc.props.get("rules", [])]
+    if not any(
+        "abortIncompleteMultipartUpload" in rule and rule.get("status") == "Enabled"
+        for rule in rules
+    ):
+        yield "incomplete multipart uploads are never aborted (billed, invisible parts)"
+
+
+def _r2_lifecycle_aborts_multipart(r: Resource) -> Iterator[str]:
     # An R2 lifecycle replaces R2's default 7-day abort rule, so it must carry its own.
-    for r in _of(resources, R2_LIFECYCLE):
-        if not any(
-            "abortMultipartUploadsTransition" in rule and rule.get("enabled")
-            for rule in r.props.get("rules", [])
-        ):
-            yield r, "R2 lifecycle without an abort-multipart rule removes R2's default one"
+    if r.type == R2_LIFECYCLE and not any(
+        "abortMultipartUploadsTransition" in rule and rule.get("enabled")
+        for rule in r.props.get("rules", [])
+    ):
+        yield "R2 lifecycle without an abort-multipart rule removes R2's default one"
 
 
 def _minimum_durations(r: Resource) -> Iterator[str]:
@@ -257,25 +426,43 @@ def _minimum_durations(r: Resource) -> Iterator[str]:
                 if stay < minimum:
                     yield (
                         f"rule {rule.get('id')!r}: objects leave {step['storageClass']} after "
-                        f"{stay} days; its minimum storage duration is {minimum} days "
+                        f"{_num(stay)} days; its minimum storage duration is {minimum} days "
                         "(the rest is billed anyway)"
                     )
 
 
-def _replication_both_versioned(resources: Sequence[Resource]) -> Iterator[tuple[Resource, str]]:
-    versioned = {
-        name
-        for name, vs in _by_bucket(resources, VERSIONING).items()
-        if any(v.props.get("versioningConfiguration", {}).get("status") == "Enabled" for v in vs)
-    }
-    for r in _of(resources, REPLICATION):
-        source = str(r.props.get("bucket"))
-        if source not in versioned:
-            yield r, f"source bucket {source!r} is not versioned"
-        for rule in r.props.get("rules", []):
-            dest = str(rule.get("destination", {}).get("bucket", "")).split(":::")[-1]
-            if dest not in versioned:
-                yield r, f"destination bucket {dest!r} is not versioned"
+def _small_objects_transition(b: Resource, resources: Sequence[Resource]) -> Iterator[str]:
+    size = (b.props.get("tags") or {}).get(OBJECT_SIZE_TAG)
+    if size is None or float(size) >= SMALL_OBJECT_KB:
+        return
+    for lc in _children(resources, LIFECYCLE, b):
+        default = lc.props.get("transitionDefaultMinimumObjectSize") or "all_storage_classes_128K"
+        for rule in lc.props.get("rules", []):
+            if rule.get("status") != "Enabled":
+                continue
+            for t in rule.get("transitions", []):
+                cls = t.get("storageClass")
+                if default == "varies_by_storage_class" and cls in SMALL_OBJECT_CLASSES:
+                    continue
+                days = _num(t.get("days"))
+                yield (
+                    f"rule {rule.get('id')!r} moves objects to {cls} at {days} days, "
+                    f"but the bucket's objects are typically {size} KB and S3 does not "
+                    f"transition objects under {SMALL_OBJECT_KB} KB to {cls} "
+                    f"(transitionDefaultMinimumObjectSize {default}): they stay in STANDARD "
+                    "and are billed at its price"
+                )
+
+
+def _replication_versioned(r: Resource, resources: Sequence[Resource]) -> Iterator[str]:
+    versioned = [b for b in _of(resources, BUCKET) if _is_versioned(b, resources)]
+    if not any(refers_to(r, "bucket", b) for b in versioned):
+        yield f"source bucket {r.props.get('bucket')!r} is not versioned"
+    names = {b.props.get("bucket") for b in versioned}
+    for rule in r.props.get("rules", []):
+        dest = str(rule.get("destination", {}).get("bucket", "")).split(":::")[-1]
+        if dest not in names:
+            yield f"destination bucket {dest!r} is not versioned"
 
 
 # ------------------------------------------------------------------------ CloudFront
@@ -295,7 +482,7 @@ def _https_only(r: Resource) -> Iterator[str]:
 def _tls_floor(r: Resource) -> Iterator[str]:
     if r.type == DISTRIBUTION:
         cert = r.props.get("viewerCertificate", {})
-        if cert.get("acmCertificateArn") or cert.get("iamCertificateId"):
+        if _is_set(cert, "acmCertificateArn") or _is_set(cert, "iamCertificateId"):
             version = cert.get("minimumProtocolVersion")
             if version not in TLS_FLOORS:
                 yield f"minimum TLS {version!r}; accepted: {', '.join(TLS_FLOORS)}"
@@ -316,26 +503,37 @@ def _origin_access(r: Resource) -> Iterator[str]:
         if "s3-website" in domain:
             yield f"origin {o.get('originId')!r} is a public S3 website endpoint"
         elif ".s3." in domain or domain.endswith(".s3.amazonaws.com"):
-            oai = o.get("s3OriginConfig", {}).get("originAccessIdentity")
-            if not oai and not o.get("originAccessControlId"):
+            oai = _is_set(o.get("s3OriginConfig", {}), "originAccessIdentity")
+            if not oai and not _is_set(o, "originAccessControlId"):
                 yield f"S3 origin {o.get('originId')!r} has neither an OAI nor an OAC"
 
 
-def _cdn_origins_not_archived(resources: Sequence[Resource]) -> Iterator[tuple[Resource, str]]:
-    lifecycles = _by_bucket(resources, LIFECYCLE)
-    for d in _of(resources, DISTRIBUTION):
-        for o in d.props.get("origins", []):
-            bucket = str(o.get("domainName", "")).split(".s3.")[0]
-            for lc in lifecycles.get(bucket, []):
-                for rule in lc.props.get("rules", []):
-                    for t in rule.get("transitions", []):
-                        if t.get("storageClass") in ARCHIVED:
-                            message = (
-                                f"origin {bucket!r} moves objects to {t['storageClass']} "
-                                f"after {t.get('days')} days (rule {rule.get('id')!r}); "
-                                "CloudFront gets 403 for them until they are restored"
-                            )
-                            yield d, message
+def _origin_bucket(domain: str) -> str:
+    """`images.s3.ap-northeast-2.amazonaws.com` -> `images`."""
+    return domain.split(".s3.")[0].split(".s3-")[0]
+
+
+def _cdn_objects_readable(d: Resource, resources: Sequence[Resource]) -> Iterator[str]:
+    for o in d.props.get("origins", []):
+        name = _origin_bucket(str(o.get("domainName", "")))
+        buckets = [b for b in _of(resources, BUCKET) if b.props.get("bucket") == name]
+        lifecycles = [lc for b in buckets for lc in _children(resources, LIFECYCLE, b)]
+        if not buckets:  # a bucket outside this stack: its lifecycle, if any, by name
+            lifecycles = [lc for lc in _of(resources, LIFECYCLE) if lc.props.get("bucket") == name]
+        for lc in lifecycles:
+            for rule in lc.props.get("rules", []):
+                if rule.get("status") == "Disabled":
+                    continue
+                for t in rule.get("transitions", []):
+                    if t.get("storageClass") in ARCHIVED:
+                        yield (
+                            f"origin {name!r} moves objects to {t['storageClass']} after "
+                            f"{_num(t.get('days'))} days (rule {rule.get('id')!r}): S3 answers 403 "
+                            "InvalidObjectState for them until each is restored, so the CDN "
+                            "fails for every such object. Fix: transition to GLACIER_IR "
+                            "(readable at once) instead, or move archived objects to a bucket "
+                            "no CDN serves"
+                        )
 
 
 # ------------------------------------------------------------------------------- EFS
@@ -345,23 +543,25 @@ def _efs_cmk(r: Resource) -> Iterator[str]:
     if r.type == EFS:
         if r.props.get("encrypted") is not True:
             yield "file system is not encrypted at rest"
-        elif not r.props.get("kmsKeyId"):
+        elif not _is_set(r.props, "kmsKeyId"):
             yield "file system uses the AWS-managed key; use a customer-managed KMS key"
 
 
-def _efs_tls_only(resources: Sequence[Resource]) -> Iterator[tuple[Resource, str]]:
-    policies = {str(p.props.get("fileSystemId")): p for p in _of(resources, EFS_POLICY)}
-    for fs in _of(resources, EFS):
-        policy = policies.get(str(fs.props.get("id")))
-        if policy is None or not _denies_insecure_transport(policy.props.get("policy")):
-            yield fs, "no file-system policy denies access without TLS"
+def _efs_policy_denies_insecure_transport(r: Resource) -> Iterator[str]:
+    if r.type == EFS_POLICY and not _denies_insecure_transport(r.props.get("policy")):
+        yield "file-system policy does not deny access without TLS (aws:SecureTransport false)"
+
+
+def _file_system_has_policy(fs: Resource, resources: Sequence[Resource]) -> Iterator[str]:
+    if not any(refers_to(p, "fileSystemId", fs, key="id") for p in _of(resources, EFS_POLICY)):
+        yield "file system has no file-system policy, so nothing denies access without TLS"
 
 
 def _covers_nfs(props: Mapping[str, Any]) -> bool:
     if str(props.get("ipProtocol", props.get("protocol"))) in ("-1", "all"):
         return True
     low, high = props.get("fromPort", 0), props.get("toPort", 65535)
-    return isinstance(low, int) and isinstance(high, int) and low <= NFS_PORT <= high
+    return _is_number(low) and _is_number(high) and low <= NFS_PORT <= high
 
 
 def _nfs_from_groups(r: Resource) -> Iterator[str]:
@@ -405,7 +605,7 @@ def _tokens_bucket_scoped(r: Resource) -> Iterator[str]:
 
 
 def _protected(r: Resource) -> Iterator[str]:
-    if r.type in STATEFUL and not r.protect:
+    if r.type in STATEFUL and not r.protect and r.stack not in DELETABLE_STACKS:
         yield "stateful resource is not protected against deletion"
 
 
@@ -415,7 +615,8 @@ RULES: tuple[Rule, ...] = (
         "All four public-access flags on every bucket.",
         "mandatory",
         _pab_all_on,
-        _every_bucket_blocked,
+        _bucket_blocked,
+        (BUCKET,),
     ),
     Rule(
         "s3-no-public-acl-or-policy",
@@ -427,31 +628,39 @@ RULES: tuple[Rule, ...] = (
         "s3-encrypted",
         "Default encryption on every bucket.",
         "mandatory",
-        stack=_every_bucket_encrypted,
+        _sse_algorithm,
+        _bucket_encrypted,
+        (BUCKET,),
     ),
     Rule(
         "s3-data-buckets-versioned",
         "Versioning on every bucket but log buckets.",
         "mandatory",
-        stack=_data_buckets_versioned,
+        stack=_data_bucket_versioned,
+        subjects=(BUCKET,),
     ),
     Rule(
         "s3-tls-only",
-        "Every bucket policy denies requests without TLS.",
+        "Every bucket has a policy that denies requests without TLS.",
         "mandatory",
-        stack=_every_bucket_tls_only,
+        _policy_denies_insecure_transport,
+        _bucket_has_policy,
+        (BUCKET,),
     ),
     Rule(
         "incomplete-multipart-aborted",
         "Lifecycle aborts incomplete multipart uploads (S3, R2).",
         "mandatory",
-        stack=_multipart_aborted,
+        _r2_lifecycle_aborts_multipart,
+        _bucket_aborts_multipart,
+        (BUCKET,),
     ),
     Rule(
         "s3-replication-versioned",
         "Replication source and destination are versioned.",
         "mandatory",
-        stack=_replication_both_versioned,
+        stack=_replication_versioned,
+        subjects=(REPLICATION,),
     ),
     Rule(
         "cloudfront-https-only",
@@ -479,16 +688,19 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule(
         "cloudfront-origin-not-archived",
-        "CDN origins keep objects readable (no Glacier/Deep Archive).",
-        "advisory",
-        stack=_cdn_origins_not_archived,
+        "A CDN never serves objects that become unreadable (GLACIER, DEEP_ARCHIVE).",
+        "mandatory",
+        stack=_cdn_objects_readable,
+        subjects=(DISTRIBUTION,),
     ),
     Rule("efs-encrypted-cmk", "EFS encrypted with a customer-managed key.", "mandatory", _efs_cmk),
     Rule(
         "efs-tls-only",
-        "EFS file-system policy denies access without TLS.",
+        "Every file system has a policy that denies access without TLS.",
         "mandatory",
-        stack=_efs_tls_only,
+        _efs_policy_denies_insecure_transport,
+        _file_system_has_policy,
+        (EFS,),
     ),
     Rule(
         "nfs-from-security-groups",
@@ -504,7 +716,7 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule(
         "stateful-protected",
-        "Buckets, file systems and keys are protected.",
+        "Buckets, file systems and keys are protected (but in DELETABLE_STACKS).",
         "mandatory",
         _protected,
     ),
@@ -514,19 +726,74 @@ RULES: tuple[Rule, ...] = (
         "advisory",
         _minimum_durations,
     ),
+    Rule(
+        "lifecycle-small-objects-stay",
+        "Transitions that objects under 128 KB never make.",
+        "advisory",
+        stack=_small_objects_transition,
+        subjects=(BUCKET,),
+    ),
 )
 
 
-def evaluate(resources: Sequence[Resource], rules: Sequence[Rule] = RULES) -> list[Violation]:
+def _cannot_verify(rule: Rule, err: CannotVerify) -> Violation:
+    r = err.resource
+    return Violation(
+        rule.name,
+        "mandatory",
+        r.name,
+        r.urn,
+        f"cannot verify {rule.name} on {r.name}: {err.path} unknown at preview",
+        unverified=True,
+    )
+
+
+def check_resource(
+    rule: Rule, r: Resource, errors: tuple[type[BaseException], ...] = ()
+) -> list[Violation]:
+    """The resource check of `rule` on `r`; `errors` are the exceptions that mean "unknown"
+    when the props raise them (pulumi-policy's `UnknownValueError`)."""
+    assert rule.resource is not None
+    out: list[Violation] = []
+    try:
+        for message in rule.resource(guarded(r, errors)):
+            out.append(Violation(rule.name, rule.level, r.name, r.urn, message))
+    except CannotVerify as err:
+        out.append(_cannot_verify(rule, err))
+    return out
+
+
+def check_stack(
+    rule: Rule, resources: Sequence[Resource], errors: tuple[type[BaseException], ...] = ()
+) -> list[Violation]:
+    """The stack check of `rule`, once per subject: an unknown value stops the check of that
+    subject only."""
+    assert rule.stack is not None
+    view = [guarded(r, errors) for r in resources]
+    out: list[Violation] = []
+    for subject, original in zip(view, resources, strict=True):
+        if subject.type not in rule.subjects:
+            continue
+        try:
+            for message in rule.stack(subject, view):
+                out.append(Violation(rule.name, rule.level, original.name, original.urn, message))
+        except CannotVerify as err:
+            found = _cannot_verify(rule, err)
+            if found not in out:
+                out.append(found)
+    return out
+
+
+def evaluate(
+    resources: Sequence[Resource],
+    rules: Sequence[Rule] = RULES,
+    errors: tuple[type[BaseException], ...] = (),
+) -> list[Violation]:
     out: list[Violation] = []
     for rule in rules:
         if rule.resource is not None:
             for r in resources:
-                out += [
-                    Violation(rule.name, rule.level, r.name, r.urn, m) for m in rule.resource(r)
-                ]
+                out += check_resource(rule, r, errors)
         if rule.stack is not None:
-            out += [
-                Violation(rule.name, rule.level, r.name, r.urn, m) for r, m in rule.stack(resources)
-            ]
+            out += check_stack(rule, resources, errors)
     return sorted(out, key=lambda v: (v.level != "mandatory", v.rule, v.name, v.message))

@@ -1,5 +1,7 @@
 """Shared Pulumi mocks: every test runs its resources through the same deterministic mocks and
-recording monitor as `ops plan`, so what the tests see is what the plan shows."""
+recording monitor as `ops plan`, so what the tests see is what the plan shows. Like the plan,
+tests run in preview mode (ids and computed attributes unknown, as on a first `pulumi preview`)
+unless they ask for `mode="deployed"` to follow a computed value through."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import pytest
 
 from components.config import PROJECT
 from components.schema import ConfigError, Problems, parse
-from ops.mocks import Registration
+from ops.mocks import Mode, Registration
 from ops.plan import MockRun, Plan, run_plan, run_under_mocks
 
 REGION = "ap-northeast-2"
@@ -54,12 +56,18 @@ class Recorded:
         return json.loads(self.one(typ, name).inputs[key])
 
 
-@pytest.fixture
-def pulumi_run() -> Callable[[Callable[[], Any]], Recorded]:
-    """`pulumi_run(build)` runs `build` as a Pulumi program under fresh mocks."""
+PulumiRun = Callable[..., Recorded]
 
-    def run(build: Callable[[], Any]) -> Recorded:
-        return Recorded(run_under_mocks(build, project=PROJECT, stack="test", region=REGION))
+
+@pytest.fixture
+def pulumi_run() -> PulumiRun:
+    """`pulumi_run(build, mode="preview")` runs `build` as a Pulumi program under fresh
+    mocks."""
+
+    def run(build: Callable[[], Any], mode: Mode = "preview") -> Recorded:
+        return Recorded(
+            run_under_mocks(build, project=PROJECT, stack="test", region=REGION, mode=mode)
+        )
 
     return run
 
@@ -75,5 +83,17 @@ def spec(cls: type, raw: dict[str, Any]) -> Any:
 
 @pytest.fixture(scope="session")
 def prod_plan() -> Plan:
-    """The prod stack's offline plan, computed once per session."""
+    """The prod stack's offline plan (preview mode), computed once per session."""
     return run_plan("prod")
+
+
+@pytest.fixture(scope="session")
+def prod_deployed() -> Plan:
+    """The prod stack's offline plan in deployed mode (ids known)."""
+    return run_plan("prod", mode="deployed")
+
+
+@pytest.fixture(scope="session")
+def staging_plan() -> Plan:
+    """The staging stack's offline plan (preview mode)."""
+    return run_plan("staging")

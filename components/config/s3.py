@@ -12,6 +12,7 @@ from components.config.common import (
     CorsRule,
     check_bucket_lifecycle,
     check_kms_arn,
+    check_kms_region,
     check_region,
 )
 from components.schema import Problems, join, setting
@@ -35,6 +36,14 @@ S3TransitionClass = Literal[
 #: requires 30 days in an IA class before the next transition.
 S3_MIN_TRANSITION_DAYS = {"STANDARD_IA": 30, "ONEZONE_IA": 30}
 S3_IA_CLASSES = frozenset(S3_MIN_TRANSITION_DAYS)
+#: Transitions S3 refuses although they go down the waterfall: One Zone-IA moves on only to
+#: GLACIER or DEEP_ARCHIVE (S3 user guide, "Transitioning objects using Amazon S3 Lifecycle").
+S3_UNSUPPORTED_TRANSITIONS = {("ONEZONE_IA", "GLACIER_IR")}
+#: `transitionMinimumObjectSize`: S3's default skips objects under 128 KB for every class;
+#: `varies_by_storage_class` lets them go to GLACIER and DEEP_ARCHIVE only.
+TransitionMinimumObjectSize = Literal["all_storage_classes_128K", "varies_by_storage_class"]
+SMALL_OBJECT_KB = 128
+SMALL_OBJECT_CLASSES = ("GLACIER", "DEEP_ARCHIVE")
 S3ReplicaClass = Literal[
     "STANDARD",
     "STANDARD_IA",
@@ -70,16 +79,27 @@ def check_s3_bucket_name(name: str, path: str, problems: Problems) -> None:
         problems.add(path, f"{name!r} is not a valid bucket name; accepted: {accepted}")
     for prefix in _S3_RESERVED_PREFIXES:
         if name.startswith(prefix):
-            problems.add(path, f"{name!r} starts with the reserved prefix {prefix!r}")
+            problems.add(
+                path,
+                f"{name!r} starts with the reserved prefix {prefix!r}; accepted: a name "
+                f"without the prefixes {', '.join(_S3_RESERVED_PREFIXES)}",
+            )
     for suffix in _S3_RESERVED_SUFFIXES:
         if name.endswith(suffix):
-            problems.add(path, f"{name!r} ends with the reserved suffix {suffix!r}")
+            problems.add(
+                path,
+                f"{name!r} ends with the reserved suffix {suffix!r}; accepted: a name "
+                f"without the suffixes {', '.join(_S3_RESERVED_SUFFIXES)}",
+            )
     try:
         ipaddress.ip_address(name)
     except ValueError:
         pass
     else:
-        problems.add(path, f"{name!r} is formatted like an IP address, which S3 rejects")
+        problems.add(
+            path,
+            f"{name!r} is formatted like an IP address, which S3 rejects; accepted: {accepted}",
+        )
 
 
 # ---------------------------------------------------------------------------- S3 classes
@@ -103,14 +123,17 @@ def check_transitions(
     path: str,
     expiry_key: str,
     problems: Problems,
+    *,
+    first_day: int = 0,
 ) -> None:
     """Days strictly increasing, classes only moving down the waterfall, IA minimums, an
-    expiry after the last transition."""
+    expiry after the last transition. `first_day`: S3 moves current versions from day 0,
+    noncurrent ones ('NoncurrentDays ... must be a positive integer') from day 1."""
     previous: Transition | NoncurrentTransition | None = None
     for i, t in enumerate(transitions):
         here = f"{path}[{i}]"
-        if t.days < 0:
-            problems.add(f"{here}.days", f"{t.days!r} is negative; accepted: >= 0")
+        if t.days < first_day:
+            problems.add(f"{here}.days", f"{t.days!r} is too small; accepted: >= {first_day}")
         minimum = S3_MIN_TRANSITION_DAYS.get(t.storage_class, 0)
         if t.days < minimum:
             problems.add(
@@ -124,6 +147,12 @@ def check_transitions(
                     f"{here}.storageClass",
                     f"{t.storage_class!r} after {previous.storage_class!r} is out of order; "
                     f"accepted order: {' -> '.join(S3_TRANSITION_CLASSES)}",
+                )
+            elif (previous.storage_class, t.storage_class) in S3_UNSUPPORTED_TRANSITIONS:
+                problems.add(
+                    f"{here}.storageClass",
+                    f"{t.storage_class!r} after {previous.storage_class!r} is not a transition "
+                    f"S3 supports; accepted after {previous.storage_class}: GLACIER, DEEP_ARCHIVE",
                 )
             if t.days <= previous.days:
                 problems.add(
@@ -198,6 +227,7 @@ class LifecycleRule:
             join(path, "noncurrentTransitions"),
             join(path, "noncurrentExpirationDays"),
             problems,
+            first_day=1,
         )
         if self.keep_noncurrent_versions is not None:
             if self.noncurrent_expiration_days is None:
@@ -251,6 +281,15 @@ class Replication:
         check=check_kms_arn,
     )
 
+    def check(self, path: str, problems: Problems) -> None:
+        check_kms_region(
+            self.kms_key_arn,
+            self.region,
+            "the replica",
+            join(path, "kmsKeyArn"),
+            problems,
+        )
+
 
 @dataclass(frozen=True, kw_only=True)
 class AccessLogs:
@@ -273,10 +312,35 @@ class S3Bucket:
     cors: tuple[CorsRule, ...] = setting((), doc="CORS rules for browsers")
     replication: Replication | None = setting(None, doc="cross-region replica")
     access_logs: AccessLogs | None = setting(None, doc="server access logging")
+    transition_minimum_object_size: TransitionMinimumObjectSize = setting(
+        "all_storage_classes_128K",
+        doc="S3's default: objects under 128 KB never transition; 'varies_by_storage_class' "
+        "lets them move to GLACIER/DEEP_ARCHIVE only",
+    )
+    typical_object_size_kb: float | None = setting(
+        None,
+        doc="typical object size, KB (tag typical-object-size-kb): under 128 the policy and "
+        "the cost estimate show the transitions such objects never make; null = unknown",
+    )
     protect: bool = setting(True, doc="refuse `pulumi destroy`/deletion of the bucket")
+
+    def stays_in_standard(self, storage_class: str) -> bool:
+        """Whether the bucket's typical object never makes a transition to `storage_class`
+        (objects under 128 KB move to GLACIER/DEEP_ARCHIVE only, and only with
+        `varies_by_storage_class`)."""
+        size = self.typical_object_size_kb
+        if size is None or size >= SMALL_OBJECT_KB or storage_class == "STANDARD":
+            return False
+        varies = self.transition_minimum_object_size == "varies_by_storage_class"
+        return not (varies and storage_class in SMALL_OBJECT_CLASSES)
 
     def check(self, path: str, problems: Problems) -> None:
         check_bucket_lifecycle(self, path, problems)
+        size = self.typical_object_size_kb
+        if size is not None and size <= 0:
+            problems.add(
+                join(path, "typicalObjectSizeKb"), f"{size!r} is not positive; accepted: > 0"
+            )
         if not self.versioning:
             for i, rule in enumerate(self.lifecycle):
                 if rule.touches_noncurrent:
@@ -291,4 +355,12 @@ class S3Bucket:
             problems.add(
                 join(path, "replication"),
                 "replication needs versioning on the source; accepted: versioning: true",
+            )
+        replica_key = self.replication.kms_key_arn if self.replication is not None else None
+        if replica_key is not None and self.encryption.type != "sse-kms":
+            problems.add(
+                join(path, "replication.kmsKeyArn"),
+                f"{replica_key!r} would never be used: the source is {self.encryption.type} "
+                "and its replicas are encrypted the same way; accepted: encryption.type "
+                "'sse-kms' on the source, or no replication.kmsKeyArn",
             )

@@ -1,4 +1,5 @@
-"""CdnDistribution: OAI/OAC, bucket-policy grants beside the TLS statement, behaviours, TLS."""
+"""CdnDistribution: OAC/OAI, bucket-policy grants beside the TLS statement, behaviours, TLS,
+CORS through the CDN, the us-east-1 certificate, standard logs after the bucket policy."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import pytest
 
 from components.cdn import CdnArgs, CdnDistribution
 from components.config import Cdn, ConfigError, S3Bucket, parse_stack_config
+from components.config.names import CdnNames
 from components.s3 import DataBucket, DataBucketArgs
+from ops.mocks import UNKNOWN
 from tests.conftest import Recorded, spec
 
 DIST = "aws:cloudfront/distribution:Distribution"
@@ -23,12 +26,21 @@ def cdn(
     *,
     encryption: str = "sse-s3",
     logs: bool = False,
+    images_cors: list[dict[str, Any]] | None = None,
+    mode: str = "preview",
 ) -> Recorded:
     def build() -> CdnDistribution:
         images = DataBucket(
             "app-images",
             DataBucketArgs(
-                spec=spec(S3Bucket, {"name": "app-images", "encryption": {"type": encryption}})
+                spec=spec(
+                    S3Bucket,
+                    {
+                        "name": "app-images",
+                        "encryption": {"type": encryption},
+                        "cors": images_cors or [],
+                    },
+                )
             ),
         )
         thumbs = DataBucket(
@@ -41,20 +53,22 @@ def cdn(
         config = {"origins": ["images", "thumbs"], **(raw or {})}
         if logs:
             config["accessLogs"] = {"bucket": "logs"}
+        cdn_spec = spec(Cdn, config)
         d = CdnDistribution(
             "app-cdn",
             CdnArgs(
-                spec=spec(Cdn, config),
+                spec=cdn_spec,
                 origins={"images": images, "thumbs": thumbs},
                 log_bucket=log_bucket if logs else None,
                 log_prefix="cloudfront/cdn/",
+                names=CdnNames.of("test", "app", "cdn", len(cdn_spec.behaviors)),
             ),
         )
         for b in (images, thumbs, log_bucket):
             b.seal_policy()
         return d
 
-    return pulumi_run(build)
+    return pulumi_run(build, mode=mode)
 
 
 def dist(rec: Recorded) -> dict[str, Any]:
@@ -80,60 +94,110 @@ def test_defaults_follow_seed_003(pulumi_run: Any) -> None:
     assert d["restrictions"] == {"geoRestriction": {"restrictionType": "none"}}
 
 
-def test_oai_reads_every_origin_and_the_grant_sits_beside_tls(pulumi_run: Any) -> None:
+def test_oac_by_default_reads_every_origin_and_the_grant_sits_beside_tls(
+    pulumi_run: Any,
+) -> None:
     rec = cdn(pulumi_run)
-    rec.one("aws:cloudfront/originAccessIdentity:OriginAccessIdentity")
-    origins = dist(rec)["origins"]
-    oai_id = origins[0]["s3OriginConfig"]["originAccessIdentity"].rsplit("/", 1)[1]
-    assert [o["originId"] for o in origins] == ["s3-app-images", "s3-app-thumbs"]
-    for o in origins:
-        assert o["s3OriginConfig"]["originAccessIdentity"].startswith(
-            "origin-access-identity/cloudfront/E"
-        )
-        assert o["domainName"].endswith(".s3.ap-northeast-2.amazonaws.com")
-    for bucket in ("app-images", "app-thumbs"):
-        statements = rec.policy(POLICY, f"{bucket}-policy")["Statement"]
-        assert [s["Sid"] for s in statements] == ["DenyInsecureTransport", "CloudFrontReadAppCdn"]
-        grant = statements[1]
-        assert grant["Principal"] == {
-            "AWS": f"arn:aws:iam::cloudfront:user/CloudFront Origin Access Identity {oai_id}"
-        }
-        assert grant["Action"] == "s3:GetObject"
-        assert grant["Resource"] == f"arn:aws:s3:::{bucket}/*"
-    assert len(rec.all(POLICY)) == 3, "one policy per bucket"
-
-
-def test_oac_switch_uses_the_service_principal_scoped_to_the_distribution(pulumi_run: Any) -> None:
-    rec = cdn(pulumi_run, {"access": "oac"})
     assert rec.all("aws:cloudfront/originAccessIdentity:OriginAccessIdentity") == []
     oac = rec.one("aws:cloudfront/originAccessControl:OriginAccessControl").inputs
     assert (
         oac["originAccessControlOriginType"],
         oac["signingBehavior"],
         oac["signingProtocol"],
-    ) == (
-        "s3",
-        "always",
-        "sigv4",
-    )
-    origin = dist(rec)["origins"][0]
-    assert "s3OriginConfig" not in origin and origin["originAccessControlId"]
-    grant = rec.policy(POLICY, "app-images-policy")["Statement"][1]
-    assert grant["Principal"] == {"Service": "cloudfront.amazonaws.com"}
-    assert grant["Condition"]["StringEquals"]["AWS:SourceArn"].startswith(
+    ) == ("s3", "always", "sigv4")
+    origins = dist(rec)["origins"]
+    assert [o["originId"] for o in origins] == ["s3-app-images", "s3-app-thumbs"]
+    for o in origins:
+        assert "s3OriginConfig" not in o
+        assert o["originAccessControlId"] == UNKNOWN, "the OAC's id, known once it exists"
+        assert o["domainName"] in (
+            "app-images.s3.ap-northeast-2.amazonaws.com",
+            "app-thumbs.s3.ap-northeast-2.amazonaws.com",
+        ), "known at preview: built from the bucket's name"
+    for bucket in ("app-images", "app-thumbs"):
+        statements = rec.policy(POLICY, f"{bucket}-policy")["Statement"]
+        assert [s["Sid"] for s in statements] == ["DenyInsecureTransport", "CloudFrontReadAppCdn"]
+        grant = statements[1]
+        assert grant["Principal"] == {"Service": "cloudfront.amazonaws.com"}
+        assert grant["Action"] == "s3:GetObject"
+        assert grant["Resource"] == f"arn:aws:s3:::{bucket}/*"
+        # This account's distributions: a grant naming the distribution would leave the whole
+        # policy unknown on a first preview.
+        assert grant["Condition"] == {
+            "StringEquals": {"AWS:SourceAccount": "123456789012"},
+            "ArnLike": {"AWS:SourceArn": "arn:aws:cloudfront::123456789012:distribution/*"},
+        }
+    assert len(rec.all(POLICY)) == 3, "one policy per bucket"
+
+
+def test_oai_switch_grants_the_identity_whose_arn_is_unknown_at_preview(
+    pulumi_run: Any,
+) -> None:
+    preview = cdn(pulumi_run, {"access": "oai"})
+    assert preview.one(POLICY, "app-images-policy").inputs["policy"] == UNKNOWN
+    rec = cdn(pulumi_run, {"access": "oai"}, mode="deployed")
+    rec.one("aws:cloudfront/originAccessIdentity:OriginAccessIdentity")
+    origins = dist(rec)["origins"]
+    oai_id = origins[0]["s3OriginConfig"]["originAccessIdentity"].rsplit("/", 1)[1]
+    for o in origins:
+        assert o["s3OriginConfig"]["originAccessIdentity"].startswith(
+            "origin-access-identity/cloudfront/E"
+        )
+    for bucket in ("app-images", "app-thumbs"):
+        grant = rec.policy(POLICY, f"{bucket}-policy")["Statement"][1]
+        assert grant["Principal"] == {
+            "AWS": f"arn:aws:iam::cloudfront:user/CloudFront Origin Access Identity {oai_id}"
+        }
+        assert grant["Resource"] == f"arn:aws:s3:::{bucket}/*"
+
+
+def test_oac_on_a_kms_origin_lets_only_this_distribution_decrypt(pulumi_run: Any) -> None:
+    rec = cdn(pulumi_run, encryption="sse-kms", mode="deployed")
+    doc = json.loads(rec.one("aws:kms/keyPolicy:KeyPolicy").inputs["policy"])
+    sids = [s["Sid"] for s in doc["Statement"]]
+    assert sids == [
+        "AccountAdministersTheKey",
+        "UseOnlyThroughItsServices",
+        "GrantOnlyToAwsResources",
+        "CloudFrontDecryptAppCdn",
+    ]
+    decrypt = doc["Statement"][-1]
+    assert decrypt["Action"] == "kms:Decrypt"
+    assert decrypt["Principal"] == {"Service": "cloudfront.amazonaws.com"}
+    assert decrypt["Condition"]["StringEquals"]["AWS:SourceArn"].startswith(
         "arn:aws:cloudfront::123456789012:distribution/E"
     )
 
 
-def test_oac_on_a_kms_origin_lets_only_this_distribution_decrypt(pulumi_run: Any) -> None:
-    rec = cdn(pulumi_run, {"access": "oac"}, encryption="sse-kms")
-    doc = json.loads(rec.one("aws:kms/keyPolicy:KeyPolicy").inputs["policy"])
-    sids = [s["Sid"] for s in doc["Statement"]]
-    assert sids == ["AccountAdministersTheKey", "CloudFrontDecryptAppCdn"]
-    decrypt = doc["Statement"][1]
-    assert decrypt["Action"] == "kms:Decrypt"
-    assert decrypt["Principal"] == {"Service": "cloudfront.amazonaws.com"}
-    assert "AWS:SourceArn" in decrypt["Condition"]["StringEquals"]
+def test_a_given_kms_key_gets_a_readable_grant_warning(pulumi_run: Any) -> None:
+    """Finding 9: the warning named `<pulumi.output.Output object ...>` instead of the grant."""
+    key = "arn:aws:kms:ap-northeast-2:123456789012:key/11111111-2222-3333-4444-555555555555"
+
+    def build() -> None:
+        images = DataBucket(
+            "app-images",
+            DataBucketArgs(
+                spec=spec(
+                    S3Bucket,
+                    {"name": "app-images", "encryption": {"type": "sse-kms", "kmsKeyArn": key}},
+                )
+            ),
+        )
+        CdnDistribution(
+            "app-cdn",
+            CdnArgs(
+                spec=spec(Cdn, {"origins": ["images"]}),
+                origins={"images": images},
+                names=CdnNames.of("test", "app", "cdn", 0),
+            ),
+        )
+        images.seal_policy()
+
+    (warning,) = [d for d in pulumi_run(build).run.diagnostics if "managed elsewhere" in d]
+    assert "Output object" not in warning
+    assert key in warning
+    assert '"Sid": "CloudFrontDecryptAppCdn"' in warning
+    assert '"AWS:SourceArn": "<computed>"' in warning
 
 
 def test_ordered_behaviour_for_thumbnails(pulumi_run: Any) -> None:
@@ -158,7 +222,20 @@ def test_ordered_behaviour_for_thumbnails(pulumi_run: Any) -> None:
     assert b["allowedMethods"] == ["GET", "HEAD"]
     policy = rec.one("aws:cloudfront/cachePolicy:CachePolicy", "app-cdn-behavior-0-cache").inputs
     assert (policy["minTtl"], policy["defaultTtl"], policy["maxTtl"]) == (86400, 2592000, 31536000)
-    assert b["cachePolicyId"] != dist(rec)["defaultCacheBehavior"]["cachePolicyId"]
+    # Unknown at preview: each behaviour's cache policy is its own resource.
+    distribution = rec.one(DIST)
+    assert (
+        policy_urn(rec, "app-cdn-behavior-0-cache")
+        in (distribution.property_dependencies["orderedCacheBehaviors"])
+    )
+    assert (
+        policy_urn(rec, "app-cdn-behavior-0-cache")
+        not in (distribution.property_dependencies["defaultCacheBehavior"])
+    )
+
+
+def policy_urn(rec: Recorded, name: str) -> str:
+    return rec.one("aws:cloudfront/cachePolicy:CachePolicy", name).urn
 
 
 def test_aliases_with_an_existing_certificate(pulumi_run: Any) -> None:
@@ -173,7 +250,8 @@ def test_aliases_with_an_existing_certificate(pulumi_run: Any) -> None:
     assert rec.all("aws:acm/certificate:Certificate") == []
 
 
-def test_created_certificate_lives_in_us_east_1_through_its_own_provider(pulumi_run: Any) -> None:
+def test_created_certificate_uses_the_default_provider_in_us_east_1(pulumi_run: Any) -> None:
+    """Finding 4: an explicit `aws.Provider` ignores the stack's `aws:*` config."""
     rec = cdn(
         pulumi_run,
         {
@@ -181,14 +259,27 @@ def test_created_certificate_lives_in_us_east_1_through_its_own_provider(pulumi_
             "certificate": {"route53ZoneId": "Z0123456789ABC"},
         },
     )
-    provider = rec.one("pulumi:providers:aws")
-    assert provider.inputs["region"] == "us-east-1"
+    assert rec.all("pulumi:providers:aws") == []
     cert = rec.one("aws:acm/certificate:Certificate")
-    assert cert.provider == provider.urn
+    assert cert.provider is None, "the default provider, with the stack's aws:* config"
+    assert cert.inputs["region"] == "us-east-1"
     assert cert.inputs["domainName"] == "img.example.com"
     assert cert.inputs["subjectAlternativeNames"] == ["www.img.example.com"]
     assert cert.inputs["validationMethod"] == "DNS"
-    records = rec.all("aws:route53/record:Record")
+    validation = rec.one("aws:acm/certificateValidation:CertificateValidation")
+    assert validation.provider is None
+    assert validation.inputs["region"] == "us-east-1"
+    assert dist(rec)["viewerCertificate"]["acmCertificateArn"] == UNKNOWN
+
+    deployed = cdn(
+        pulumi_run,
+        {
+            "aliases": ["img.example.com", "www.img.example.com"],
+            "certificate": {"route53ZoneId": "Z0123456789ABC"},
+        },
+        mode="deployed",
+    )
+    records = deployed.all("aws:route53/record:Record")
     assert len(records) == 2
     assert {r.inputs["type"] for r in records} == {"CNAME"}
     assert all(r.inputs["zoneId"] == "Z0123456789ABC" for r in records)
@@ -196,10 +287,11 @@ def test_created_certificate_lives_in_us_east_1_through_its_own_provider(pulumi_
         "img.example.com.",
         "www.img.example.com.",
     }
-    validation = rec.one("aws:acm/certificateValidation:CertificateValidation")
-    assert validation.provider == provider.urn
+    validation = deployed.one("aws:acm/certificateValidation:CertificateValidation")
     assert len(validation.inputs["validationRecordFqdns"]) == 2
-    assert dist(rec)["viewerCertificate"]["acmCertificateArn"].startswith("arn:aws:acm:us-east-1:")
+    assert dist(deployed)["viewerCertificate"]["acmCertificateArn"].startswith(
+        "arn:aws:acm:us-east-1:"
+    )
 
 
 def test_no_aliases_uses_the_cloudfront_certificate(pulumi_run: Any) -> None:
@@ -216,11 +308,75 @@ def test_standard_logs_v2_go_to_the_logs_bucket(pulumi_run: Any) -> None:
     assert destination["deliveryDestinationConfiguration"]["destinationResourceArn"] == (
         "arn:aws:s3:::app-logs/cloudfront/cdn"
     )
-    rec.one("aws:cloudwatch/logDelivery:LogDelivery")
     statements = rec.policy(POLICY, "app-logs-policy")["Statement"]
     grant = next(s for s in statements if s["Sid"] == "CloudFrontLogsAppCdn")
     assert grant["Principal"] == {"Service": "delivery.logs.amazonaws.com"}
     assert grant["Resource"] == "arn:aws:s3:::app-logs/cloudfront/cdn/*"
+
+
+def test_log_delivery_waits_for_the_log_bucket_policy(pulumi_run: Any) -> None:
+    """Finding 9: started before the grant exists, the service edits the policy itself."""
+    rec = cdn(pulumi_run, logs=True)
+    delivery = rec.one("aws:cloudwatch/logDelivery:LogDelivery")
+    policy = rec.one(POLICY, "app-logs-policy")
+    assert policy.urn in delivery.depends_on
+
+
+def test_physical_names_carry_the_stack(pulumi_run: Any) -> None:
+    """Finding 8: without the stack, a second stack in the same account collides."""
+    rec = cdn(pulumi_run, {"behaviors": [{"pathPattern": "*/t/*"}]}, logs=True)
+    assert rec.one("aws:cloudfront/originAccessControl:OriginAccessControl").inputs["name"] == (
+        "test-app-cdn"
+    )
+    policies = rec.all("aws:cloudfront/cachePolicy:CachePolicy")
+    assert sorted(p.inputs["name"] for p in policies) == [
+        "test-app-cdn-behavior-0",
+        "test-app-cdn-default",
+    ]
+    names = {
+        r.inputs["name"]
+        for t in ("LogDeliverySource", "LogDeliveryDestination")
+        for r in rec.all(f"aws:cloudwatch/log{t[3:]}:{t}")
+    }
+    assert names == {"test-app-cdn-logs", "test-app-cdn-logs-s3"}
+
+
+CORS = [{"allowedOrigins": ["https://studio.example.com"], "allowedMethods": ["GET", "HEAD"]}]
+
+
+def cache_headers(rec: Recorded, name: str) -> dict[str, Any]:
+    policy = rec.one("aws:cloudfront/cachePolicy:CachePolicy", name).inputs
+    return dict(policy["parametersInCacheKeyAndForwardedToOrigin"]["headersConfig"])
+
+
+def test_cors_origin_gets_its_cors_headers_through_the_cdn(pulumi_run: Any) -> None:
+    """Finding 3: CloudFront forwards only the headers a policy names; without Origin and the
+    Access-Control-Request-* headers S3 never answers with CORS headers."""
+    rec = cdn(
+        pulumi_run,
+        {"behaviors": [{"pathPattern": "*/thumbnails/*", "origin": "thumbs"}]},
+        images_cors=CORS,
+    )
+    assert cache_headers(rec, "app-cdn-default-cache") == {
+        "headerBehavior": "whitelist",
+        "headers": {
+            "items": ["Access-Control-Request-Headers", "Access-Control-Request-Method", "Origin"]
+        },
+    }
+    assert "OPTIONS" in dist(rec)["defaultCacheBehavior"]["allowedMethods"]
+    # The thumbnails bucket declares no CORS: its behaviour keeps a header-free cache key.
+    assert cache_headers(rec, "app-cdn-behavior-0-cache") == {"headerBehavior": "none"}
+
+
+def test_a_behaviour_to_a_cors_origin_passes_preflights(pulumi_run: Any) -> None:
+    rec = cdn(
+        pulumi_run,
+        {"behaviors": [{"pathPattern": "*/img/*", "origin": "images"}]},
+        images_cors=CORS,
+    )
+    (behavior,) = dist(rec)["orderedCacheBehaviors"]
+    assert behavior["allowedMethods"] == ["GET", "HEAD", "OPTIONS"]
+    assert cache_headers(rec, "app-cdn-behavior-0-cache")["headerBehavior"] == "whitelist"
 
 
 def test_waf_web_acl(pulumi_run: Any) -> None:
@@ -298,6 +454,7 @@ C = "apps.app.cdn.images"
             f"{C}.webAclArn",
             "CloudFront-scope",
         ),
+        ({"comment": "c" * 129}, f"{C}.comment", "is 129 characters; CloudFront allows 128"),
     ],
 )
 def test_bad_cdn_config_names_the_key(raw: dict[str, Any], path: str, fragment: str) -> None:
@@ -308,7 +465,7 @@ def test_bad_cdn_config_names_the_key(raw: dict[str, Any], path: str, fragment: 
 
 
 def test_oai_on_an_sse_kms_origin_is_refused() -> None:
-    (line,) = problems({}, encryption="sse-kms")
+    (line,) = problems({"access": "oai"}, encryption="sse-kms")
     assert line.startswith(f"{C}.access: 'oai' cannot read origin 'images', which is SSE-KMS")
     assert "accepted: access 'oac'" in line
     assert problems({"access": "oac"}, encryption="sse-kms") == []
@@ -322,3 +479,39 @@ def test_tls_floor_accepted(tls: str) -> None:
 def test_ttls_equal_at_the_limits_are_accepted() -> None:
     behavior = {"pathPattern": "*/t/*", "minTtl": 60, "defaultTtl": 60, "maxTtl": 60}
     assert problems({"behaviors": [behavior]}) == []
+
+
+def test_derived_names_over_their_limits_fail_at_validation() -> None:
+    """Finding 8: OAC names (64) and log delivery names (60) failed only at `pulumi up`."""
+    key = "k" * 40
+    raw = {
+        "apps": {
+            "app": {
+                "s3": {"images": {"name": "app-images"}},
+                "cdn": {key: {"origins": ["images"]}},
+            }
+        }
+    }
+    with pytest.raises(ConfigError) as info:
+        parse_stack_config(raw, aws_region="ap-northeast-2", stack="staging-eu")
+    lines = info.value.problems
+    oac = f"apps.app.cdn.{key}: the CloudFront origin access control name 'staging-eu-app-{key}'"
+    assert f"{oac} is 55 characters" not in "\n".join(lines), "under 64: accepted"
+    source = f"the CloudWatch Logs delivery source name 'staging-eu-app-{key}-logs' is 60"
+    assert not any(source in line for line in lines), "60 is the limit, accepted"
+    destination = (
+        f"apps.app.cdn.{key}: the CloudWatch Logs delivery destination name "
+        f"'staging-eu-app-{key}-logs-s3' is 63 characters; AWS allows 60: shorten the stack "
+        "name or this key; accepted: names of at most 60 characters"
+    )
+    assert lines == [destination]
+    longer = parse_problems(raw, stack="staging-eu-central-12")
+    assert any("origin access control name" in line and "AWS allows 64" in line for line in longer)
+
+
+def parse_problems(raw: dict[str, Any], stack: str) -> list[str]:
+    try:
+        parse_stack_config(raw, aws_region="ap-northeast-2", stack=stack)
+    except ConfigError as err:
+        return err.problems
+    return []

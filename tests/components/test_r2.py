@@ -15,7 +15,7 @@ ACCOUNT = "0123456789abcdef0123456789abcdef"
 ZONE = "023e105f4ecef8ad9ca31a8372d0c353"
 
 
-def r2(pulumi_run: Any, raw: dict[str, Any] | None = None) -> Recorded:
+def r2(pulumi_run: Any, raw: dict[str, Any] | None = None, mode: str = "preview") -> Recorded:
     def build() -> R2DataBucket:
         b = R2DataBucket(
             "app-files",
@@ -27,7 +27,7 @@ def r2(pulumi_run: Any, raw: dict[str, Any] | None = None) -> Recorded:
         pulumi.export("public", b.public_base_url)
         return b
 
-    return pulumi_run(build)
+    return pulumi_run(build, mode=mode)
 
 
 def test_bucket_inputs_and_protection(pulumi_run: Any) -> None:
@@ -56,7 +56,8 @@ def test_public_dev_url_is_explicitly_off_by_default(pulumi_run: Any) -> None:
 
 
 def test_public_dev_url_only_when_opted_in(pulumi_run: Any) -> None:
-    rec = r2(pulumi_run, {"publicDevUrl": True})
+    assert r2(pulumi_run, {"publicDevUrl": True}).outputs["public"] == "[unknown]"
+    rec = r2(pulumi_run, {"publicDevUrl": True}, mode="deployed")
     assert rec.one("cloudflare:index/r2ManagedDomain:R2ManagedDomain").inputs["enabled"] is True
     assert rec.outputs["public"].startswith("https://pub-") and rec.outputs["public"].endswith(
         ".r2.dev"

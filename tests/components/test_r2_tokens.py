@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 from typing import Any
-from urllib.parse import unquote
 
 import pulumi
 import pytest
@@ -30,6 +29,7 @@ def token(
     pulumi_run: Any,
     raw: dict[str, Any] | None = None,
     buckets: dict[str, dict[str, Any]] | None = None,
+    mode: str = "preview",
 ) -> Recorded:
     buckets = buckets or {"files": {"name": "app-files"}}
 
@@ -60,7 +60,7 @@ def token(
         pulumi.export("secretAccessKeyPlain", pulumi.Output.unsecret(t.secret_access_key))
         return t
 
-    return pulumi_run(build)
+    return pulumi_run(build, mode=mode)
 
 
 def policies(reg: Any) -> list[dict[str, Any]]:
@@ -102,15 +102,43 @@ def test_no_account_wide_or_admin_scope(pulumi_run: Any) -> None:
             assert key.startswith("com.cloudflare.edge.r2.bucket.") and "*" not in key, key
 
 
-def test_permission_groups_are_looked_up_by_name_url_encoded(pulumi_run: Any) -> None:
+def test_permission_groups_are_looked_up_by_scope_never_by_an_encoded_name(
+    pulumi_run: Any,
+) -> None:
+    """Finding 7: the name was URL-encoded, which the provider encodes again ("%2520"): the
+    real lookup matched nothing while the mock un-quoted it. Now the lookup filters by scope
+    and picks the exact name in code; the mock refuses encoded names."""
     rec = token(pulumi_run)
     lookups = [c for c in rec.run.mocks.calls if "PermissionGroupsList" in c.token]
-    assert {c.args["name"] for c in lookups} == {
-        "Workers%20R2%20Storage%20Bucket%20Item%20Read",
-        "Workers%20R2%20Storage%20Bucket%20Item%20Write",
-    }
+    assert lookups, "the ids come from Cloudflare"
+    assert all(c.args.get("scope") == "com.cloudflare.edge.r2.bucket" for c in lookups)
+    assert all("%" not in str(c.args.get("name", "")) for c in lookups)
     assert all(c.args["accountId"] == ACCOUNT for c in lookups)
-    assert {unquote(c.args["name"]) for c in lookups} <= set(CLOUDFLARE_PERMISSION_GROUPS)
+
+
+def test_the_mock_refuses_a_url_encoded_name(pulumi_run: Any) -> None:
+    def build() -> None:
+        import pulumi_cloudflare as cloudflare
+
+        cloudflare.get_account_api_token_permission_groups_list_output(
+            account_id=ACCOUNT, name="Workers%20R2%20Storage%20Bucket%20Item%20Read"
+        )
+
+    with pytest.raises(Exception, match="URL-encoded; the provider encodes query parameters"):
+        pulumi_run(build)
+
+
+def test_policy_resources_are_the_compact_json_the_provider_stores(pulumi_run: Any) -> None:
+    """Finding 1: `{"k": "*"}` was sent, the provider stores Cloudflare's `{"k":"*"}`, and
+    every refresh showed a change to every token."""
+    rec = token(
+        pulumi_run,
+        buckets={"files": {"name": "app-files"}, "eu": {"name": "app-eu", "jurisdiction": "eu"}},
+    )
+    (policy,) = policies(rec.one(ACCOUNT_TOKEN))
+    text = policy["resources"]
+    assert text == json.dumps(json.loads(text), sort_keys=True, separators=(",", ":"))
+    assert ": " not in text and ", " not in text
 
 
 def test_token_spans_exactly_its_buckets_with_their_jurisdictions(pulumi_run: Any) -> None:
@@ -154,7 +182,10 @@ def test_ip_lists_and_validity_window(pulumi_run: Any) -> None:
 
 
 def test_s3_credentials_are_token_id_and_secret_sha256_of_the_value(pulumi_run: Any) -> None:
-    rec = token(pulumi_run)
+    preview = token(pulumi_run).outputs
+    assert preview["accessKeyId"] == "[unknown]", "a token id exists once the token does"
+    assert preview["secretAccessKey"] == "[secret]"
+    rec = token(pulumi_run, mode="deployed")
     name = "app-service-2026q4"
     assert rec.outputs["accessKeyId"] == mock_token_id(ACCOUNT_TOKEN, name)
     assert rec.outputs["secretAccessKey"] == "[secret]"
@@ -194,7 +225,7 @@ def test_secret_is_a_pulumi_secret(pulumi_run: Any) -> None:
 
 
 def test_overlap_keeps_both_generations_and_exports_only_the_active(pulumi_run: Any) -> None:
-    rec = token(pulumi_run, {"generations": ["2026q3", "2026q4"]})
+    rec = token(pulumi_run, {"generations": ["2026q3", "2026q4"]}, mode="deployed")
     tokens = {t.name: t for t in rec.all(ACCOUNT_TOKEN)}
     assert set(tokens) == {"app-service-2026q3", "app-service-2026q4"}
     assert tokens["app-service-2026q3"].inputs["name"] == "app-service-2026q3"

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from components.config import Replication, S3Bucket
+import pytest
+
+from components.config import ConfigError, Replication, S3Bucket, parse_stack_config
 from components.replication import BucketReplica, BucketReplicaArgs
 from components.s3 import DataBucket, DataBucketArgs
 from tests.conftest import Recorded, spec
@@ -14,7 +17,7 @@ ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 
 
 def replicate(
-    pulumi_run: Any, source: dict[str, Any] | None = None, **replication: Any
+    pulumi_run: Any, source: dict[str, Any] | None = None, mode: str = "preview", **replication: Any
 ) -> Recorded:
     def build() -> BucketReplica:
         src = DataBucket(
@@ -35,7 +38,7 @@ def replicate(
         src.seal_policy()
         return rep
 
-    return pulumi_run(build)
+    return pulumi_run(build, mode=mode)
 
 
 def rule(rec: Recorded) -> dict[str, Any]:
@@ -145,7 +148,7 @@ def test_role_policy_is_least_privilege(pulumi_run: Any) -> None:
 
 
 def test_kms_source_replicates_encrypted_objects_with_a_replica_key(pulumi_run: Any) -> None:
-    rec = replicate(pulumi_run, source={"encryption": {"type": "sse-kms"}})
+    rec = replicate(pulumi_run, source={"encryption": {"type": "sse-kms"}}, mode="deployed")
     keys = {k.name: k for k in rec.all("aws:kms/key:Key")}
     assert set(keys) == {"acme-data-key", "acme-data-crr-replica-key"}
     assert keys["acme-data-crr-replica-key"].inputs["region"] == "ap-northeast-1"
@@ -171,3 +174,80 @@ def test_sse_s3_source_has_no_kms_grants(pulumi_run: Any) -> None:
     assert rec.all("aws:kms/key:Key") == []
     assert "sourceSelectionCriteria" not in rule(rec)
     assert not any("kms:" in str(s["Action"]) for s in rec.policy(ROLE_POLICY)["Statement"])
+
+
+def test_kms_conditions_accept_the_bucket_arn_that_bucket_keys_use(pulumi_run: Any) -> None:
+    """Finding 5: with S3 Bucket Keys on, the encryption context is the bucket's ARN, so a
+    condition on object ARNs only made KMS-encrypted objects never replicate. (Deployed mode:
+    the role policy names the keys, whose ARNs are unknown at preview.)"""
+    rec = replicate(pulumi_run, source={"encryption": {"type": "sse-kms"}}, mode="deployed")
+    statements = {s["Sid"]: s for s in rec.policy(ROLE_POLICY)["Statement"]}
+    context = "kms:EncryptionContext:aws:s3:arn"
+    assert statements["DecryptSourceObjects"]["Condition"]["StringLike"][context] == [
+        "arn:aws:s3:::acme-data",
+        "arn:aws:s3:::acme-data/*",
+    ]
+    assert statements["EncryptReplicas"]["Condition"]["StringLike"][context] == [
+        "arn:aws:s3:::acme-data-replica",
+        "arn:aws:s3:::acme-data-replica/*",
+    ]
+    (sse,) = rec.one(
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+        "acme-data-encryption",
+    ).inputs["rules"]
+    assert sse["bucketKeyEnabled"] is True
+
+
+def test_replica_key_policy_lives_in_the_replica_region(pulumi_run: Any) -> None:
+    """Finding 5: a key policy without `region` is sent to the provider's region, where the
+    replica's key does not exist."""
+    rec = replicate(pulumi_run, source={"encryption": {"type": "sse-kms"}})
+    policies = {p.name: p for p in rec.all("aws:kms/keyPolicy:KeyPolicy")}
+    assert set(policies) == {"acme-data-key-policy", "acme-data-crr-replica-key-policy"}
+    replica = policies["acme-data-crr-replica-key-policy"]
+    assert replica.inputs["region"] == "ap-northeast-1"
+    doc = json.loads(replica.inputs["policy"])
+    use = next(s for s in doc["Statement"] if s["Sid"] == "UseOnlyThroughItsServices")
+    assert use["Condition"]["StringEquals"]["kms:ViaService"] == ["s3.ap-northeast-1.amazonaws.com"]
+    assert "region" not in policies["acme-data-key-policy"].inputs
+    for child in rec.resources:
+        if child.name.startswith("acme-data-crr-replica-") and child.custom:
+            assert child.inputs.get("region") == "ap-northeast-1", child.name
+
+
+@pytest.mark.parametrize("where", ["replication", "encryption"])
+def test_kms_alias_arns_are_refused(where: str) -> None:
+    """Finding 5: in an IAM `Resource`, an alias ARN matches the alias, not its key."""
+    alias = "arn:aws:kms:ap-northeast-1:123456789012:alias/replicas"
+    bucket: dict[str, Any] = {
+        "name": "acme-data",
+        "encryption": {"type": "sse-kms"},
+        "replication": {"region": "ap-northeast-1", "bucket": "acme-data-replica"},
+    }
+    bucket[where]["kmsKeyArn"] = alias
+    with pytest.raises(ConfigError) as info:
+        parse_stack_config(
+            {"apps": {"app": {"s3": {"data": bucket}}}}, aws_region="ap-northeast-2", stack="t"
+        )
+    (line,) = info.value.problems
+    assert line.startswith(f"apps.app.s3.data.{where}.kmsKeyArn: '{alias}' is an alias ARN")
+    assert "accepted: the key ARN" in line
+
+
+def test_replica_key_in_another_region_is_refused() -> None:
+    key = "arn:aws:kms:ap-northeast-2:123456789012:key/11111111-2222-3333-4444-555555555555"
+    bucket = {
+        "name": "acme-data",
+        "encryption": {"type": "sse-kms"},
+        "replication": {
+            "region": "ap-northeast-1",
+            "bucket": "acme-data-replica",
+            "kmsKeyArn": key,
+        },
+    }
+    with pytest.raises(ConfigError) as info:
+        parse_stack_config(
+            {"apps": {"app": {"s3": {"data": bucket}}}}, aws_region="ap-northeast-2", stack="t"
+        )
+    (line,) = info.value.problems
+    assert "replication.kmsKeyArn" in line and "accepted: a key in ap-northeast-1" in line

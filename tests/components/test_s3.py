@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from components.config import S3Bucket
+from components.config import ConfigError, S3Bucket, parse_stack_config
 from components.s3 import DataBucket, DataBucketArgs
+from ops.mocks import UNKNOWN
 from tests.conftest import Recorded, spec
 
 B = "aws:s3/bucket:Bucket"
@@ -17,7 +18,9 @@ LIFECYCLE = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
 SSE = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
 
 
-def bucket(pulumi_run: Any, raw: dict[str, Any] | None = None, **kw: Any) -> Recorded:
+def bucket(
+    pulumi_run: Any, raw: dict[str, Any] | None = None, mode: str = "preview", **kw: Any
+) -> Recorded:
     def build() -> DataBucket:
         b = DataBucket(
             "acme-data",
@@ -26,7 +29,7 @@ def bucket(pulumi_run: Any, raw: dict[str, Any] | None = None, **kw: Any) -> Rec
         b.seal_policy()
         return b
 
-    return pulumi_run(build)
+    return pulumi_run(build, mode=mode)
 
 
 def test_bucket_is_named_and_protected_by_default(pulumi_run: Any) -> None:
@@ -81,7 +84,27 @@ def test_sse_kms_creates_a_rotating_key_and_enables_bucket_keys(pulumi_run: Any)
     assert rule["bucketKeyEnabled"] is True
     default = rule["applyServerSideEncryptionByDefault"]
     assert default["sseAlgorithm"] == "aws:kms"
-    assert default["kmsMasterKeyId"].startswith("arn:aws:kms:ap-northeast-2:123456789012:key/")
+    assert default["kmsMasterKeyId"] == UNKNOWN
+    (deployed,) = (
+        bucket(pulumi_run, {"encryption": {"type": "sse-kms"}}, mode="deployed")
+        .one(SSE)
+        .inputs["rules"]
+    )
+    assert deployed["applyServerSideEncryptionByDefault"]["kmsMasterKeyId"].startswith(
+        "arn:aws:kms:ap-northeast-2:123456789012:key/"
+    )
+
+
+def test_created_key_is_usable_only_through_s3_of_its_region(pulumi_run: Any) -> None:
+    """Finding 5: a created key had no explicit key policy."""
+    rec = bucket(pulumi_run, {"encryption": {"type": "sse-kms"}})
+    doc = json.loads(rec.one("aws:kms/keyPolicy:KeyPolicy").inputs["policy"])
+    use = next(s for s in doc["Statement"] if s["Sid"] == "UseOnlyThroughItsServices")
+    assert use["Condition"]["StringEquals"] == {
+        "kms:CallerAccount": "123456789012",
+        "kms:ViaService": ["s3.ap-northeast-2.amazonaws.com"],
+    }
+    assert all(s["Action"] != "kms:*" for s in doc["Statement"])
 
 
 def test_sse_kms_with_a_given_key_creates_none(pulumi_run: Any) -> None:
@@ -216,7 +239,7 @@ def test_statements_after_sealing_are_refused(pulumi_run: Any) -> None:
     pulumi_run(build)
 
 
-def test_access_logs_go_to_the_logs_bucket_which_allows_only_that_source(pulumi_run: Any) -> None:
+def logged(pulumi_run: Any) -> Recorded:
     def build() -> None:
         logs = DataBucket(
             "acme-logs",
@@ -232,7 +255,11 @@ def test_access_logs_go_to_the_logs_bucket_which_allows_only_that_source(pulumi_
         logs.seal_policy()
         data.seal_policy()
 
-    rec = pulumi_run(build)
+    return pulumi_run(build)
+
+
+def test_access_logs_go_to_the_logs_bucket_which_allows_only_that_source(pulumi_run: Any) -> None:
+    rec = logged(pulumi_run)
     logging = rec.one("aws:s3/bucketLogging:BucketLogging")
     assert logging.inputs["targetBucket"] == "acme-logs"
     assert logging.inputs["targetPrefix"] == "s3/acme-data/"
@@ -274,3 +301,86 @@ def test_policy_json_is_valid_for_every_bucket_in_a_run(pulumi_run: Any) -> None
     for p in bucket(pulumi_run).all(POLICY):
         doc = json.loads(p.inputs["policy"])
         assert doc["Version"] == "2012-10-17"
+
+
+def test_access_logging_starts_after_the_target_policy(pulumi_run: Any) -> None:
+    """Logs are written under the target's policy grant: the grant exists first."""
+    rec = logged(pulumi_run)
+    logging = rec.one("aws:s3/bucketLogging:BucketLogging")
+    assert rec.one(POLICY, "acme-logs-policy").urn in logging.depends_on
+
+
+def test_what_the_policy_rules_read_is_known_at_preview(pulumi_run: Any) -> None:
+    """Children name their bucket by its name and the policy is built from it: a first
+    preview knows both (an id or an ARN from the provider it would not)."""
+    rec = bucket(pulumi_run, {"lifecycle": [{"id": "r", "expirationDays": 5}]})
+    b = rec.one(B)
+    assert b.id == UNKNOWN
+    children = [r for r in rec.resources if r.custom and r.type != B]
+    assert len(children) == 6
+    for child in children:
+        assert child.inputs["bucket"] == "acme-data", child.name
+        assert b.urn in child.property_dependencies["bucket"], child.name
+    assert UNKNOWN not in json.dumps([c.inputs for c in children])
+
+
+def test_transition_minimum_object_size_is_explicit(pulumi_run: Any) -> None:
+    lifecycle = bucket(pulumi_run).one(LIFECYCLE).inputs
+    assert lifecycle["transitionDefaultMinimumObjectSize"] == "all_storage_classes_128K"
+    varies = bucket(pulumi_run, {"transitionMinimumObjectSize": "varies_by_storage_class"})
+    assert varies.one(LIFECYCLE).inputs["transitionDefaultMinimumObjectSize"] == (
+        "varies_by_storage_class"
+    )
+
+
+def test_typical_object_size_is_tagged_for_the_policy(pulumi_run: Any) -> None:
+    tags = bucket(pulumi_run, {"typicalObjectSizeKb": 30}).one(B).inputs["tags"]
+    assert tags["typical-object-size-kb"] == "30"
+    assert "typical-object-size-kb" not in bucket(pulumi_run).one(B).inputs["tags"]
+
+
+# ---------------------------------------------------------------------------- config
+
+
+def problems(bucket_raw: dict[str, Any]) -> list[str]:
+    raw = {"apps": {"app": {"s3": {"data": {"name": "app-data", **bucket_raw}}}}}
+    try:
+        parse_stack_config(raw, aws_region="ap-northeast-2", stack="test")
+    except ConfigError as err:
+        return err.problems
+    return []
+
+
+def test_one_zone_ia_to_glacier_ir_is_refused() -> None:
+    """Finding 6: S3 moves ONEZONE_IA objects on only to GLACIER or DEEP_ARCHIVE."""
+    steps = [{"days": 30, "storageClass": "ONEZONE_IA"}, {"days": 60, "storageClass": "GLACIER_IR"}]
+    (line,) = problems({"lifecycle": [{"id": "r", "transitions": steps}]})
+    assert line.startswith(
+        "apps.app.s3.data.lifecycle[0].transitions[1].storageClass: 'GLACIER_IR' after "
+        "'ONEZONE_IA' is not a transition S3 supports; accepted after ONEZONE_IA: GLACIER, "
+        "DEEP_ARCHIVE"
+    )
+    steps[1]["storageClass"] = "GLACIER"
+    assert problems({"lifecycle": [{"id": "r", "transitions": steps}]}) == []
+
+
+@pytest.mark.parametrize(
+    ("raw", "fragment"),
+    [
+        ({"transitionMinimumObjectSize": "64K"}, "transitionMinimumObjectSize: '64K'"),
+        ({"typicalObjectSizeKb": 0}, "typicalObjectSizeKb: 0.0 is not positive"),
+        (
+            {
+                "encryption": {
+                    "type": "sse-kms",
+                    "kmsKeyArn": "arn:aws:kms:ap-northeast-2:123456789012:alias/data",
+                }
+            },
+            "encryption.kmsKeyArn: 'arn:aws:kms:ap-northeast-2:123456789012:alias/data' is an alias",
+        ),
+    ],
+)
+def test_bad_bucket_config_names_the_key(raw: dict[str, Any], fragment: str) -> None:
+    (line,) = problems(raw)
+    assert line.startswith("apps.app.s3.data."), line
+    assert fragment in line, line

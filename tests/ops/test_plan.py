@@ -1,8 +1,10 @@
-"""The offline plan of the prod stack: deterministic, complete, and exactly seed 003's S3."""
+"""The offline plan of the prod and staging stacks: deterministic, complete, exactly seed 003's
+S3, and, in preview mode (the default), only what a first `pulumi preview` knows."""
 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from ops import stackfile
+from ops.__main__ import main as ops_main
+from ops.mocks import UNKNOWN
 from ops.plan import Plan, PlanError, render_tree, run_plan
 
 ROOT = stackfile.ROOT
@@ -35,6 +39,7 @@ def test_cli_json_matches_and_needs_no_credentials(prod_plan: Plan, tmp_path: Pa
 def test_json_document_shape(prod_plan: Plan) -> None:
     doc = json.loads(prod_plan.dumps())
     assert doc["stack"] == "prod"
+    assert doc["mode"] == "preview"
     assert {"resources", "outputs"} <= set(doc)
     for r in doc["resources"]:
         assert {
@@ -93,10 +98,8 @@ def test_images_bucket_is_seed_003s_design(prod_plan: Plan) -> None:
         "id": "transition_to_glacier",
         "status": "Enabled",
         "filter": {"prefix": ""},
-        "transitions": [
-            {"days": 30, "storageClass": "GLACIER_IR"},
-            {"days": 90, "storageClass": "DEEP_ARCHIVE"},
-        ],
+        # Seed 003's Deep Archive step is left out: the CDN serves these objects (finding 10).
+        "transitions": [{"days": 30, "storageClass": "GLACIER_IR"}],
         "noncurrentVersionExpiration": {"noncurrentDays": 30},
     }
     assert kids["BucketCorsConfiguration"]["corsRules"] == [
@@ -169,7 +172,9 @@ def test_tree_shows_components_and_their_settings(prod_plan: Plan) -> None:
         f"storage-platform/prod: {len(prod_plan.resources)} resources"
     )
     assert "DataBucket pingvas-studio-images" in tree
-    assert "GLACIER_IR@30d, DEEP_ARCHIVE@90d, noncurrent expire@30d" in tree
+    assert "GLACIER_IR@30d, noncurrent expire@30d" in tree
+    assert "objects < 128 KB: never transition" in tree
+    assert "(offline plan, preview mode)" in tree.splitlines()[0]
     assert "STANDARD_IA RTC 15m" in tree
     assert "[protected]" in tree
 
@@ -299,7 +304,7 @@ def test_images_cdn_is_seed_003s_distribution(prod_plan: Plan) -> None:
     comp = prod_plan.get("pingvas-studio-images-cdn", "storage:index:CdnDistribution")
     kids = {r.type.split(":")[-1]: r for r in prod_plan.children(comp.urn)}
     d = kids["Distribution"].inputs
-    assert all("s3OriginConfig" in o for o in d["origins"]), "OAI"
+    assert all(o["originAccessControlId"] == UNKNOWN for o in d["origins"]), "OAC"
     assert d["defaultCacheBehavior"]["viewerProtocolPolicy"] == "redirect-to-https"
     assert d["defaultCacheBehavior"]["allowedMethods"] == ["GET", "HEAD", "OPTIONS"]
     (thumbs,) = d["orderedCacheBehaviors"]
@@ -323,12 +328,17 @@ def test_images_cdn_is_seed_003s_distribution(prod_plan: Plan) -> None:
         "DenyInsecureTransport",
         "CloudFrontReadPingvasStudioImagesCdn",
     ]
+    # The images bucket declares CORS for the studio's origins: the CDN forwards them.
+    default_cache = prod_plan.get("pingvas-studio-images-cdn-default-cache").inputs
+    headers = default_cache["parametersInCacheKeyAndForwardedToOrigin"]["headersConfig"]
+    assert "Origin" in headers["headers"]["items"]
 
 
-def test_models_efs_is_seed_003s_file_system(prod_plan: Plan) -> None:
+def test_models_efs_is_seed_003s_file_system(prod_plan: Plan, prod_deployed: Plan) -> None:
     fs = prod_plan.get("pingvas-studio-models-efs-file-system")
     assert fs.protect
-    assert fs.inputs["encrypted"] is True and fs.inputs["kmsKeyId"].startswith("arn:aws:kms:")
+    assert fs.inputs["encrypted"] is True and fs.inputs["kmsKeyId"] == UNKNOWN
+    assert fs.inputs["creationToken"] == "pingvas-studio-models", "seed 003's, pinned"
     assert fs.inputs["lifecyclePolicies"] == [
         {"transitionToIa": "AFTER_30_DAYS"},
         {"transitionToPrimaryStorageClass": "AFTER_1_ACCESS"},
@@ -347,19 +357,24 @@ def test_models_efs_is_seed_003s_file_system(prod_plan: Plan) -> None:
     (backup,) = prod_plan.get("pingvas-studio-models-efs-backup-plan").inputs["rules"]
     assert backup["schedule"] == "cron(0 2 * * ? *)"
     assert backup["lifecycle"] == {"deleteAfter": 30}
-    models = prod_plan.outputs["endpoints"]["pingvas-studio"]["efs"]["models"]
+    assert prod_plan.outputs["endpoints"]["pingvas-studio"]["efs"]["models"]["volumeHandle"] == (
+        UNKNOWN
+    )
+    models = prod_deployed.outputs["endpoints"]["pingvas-studio"]["efs"]["models"]
     fs_id, ap_id = models["volumeHandle"].split("::")
     assert fs_id == models["fileSystemId"] and ap_id == models["accessPointId"]
 
 
-def test_video_cdn_domain_is_the_renderers_public_base_url(prod_plan: Plan) -> None:
+def test_video_cdn_domain_is_the_renderers_public_base_url(
+    prod_plan: Plan, prod_deployed: Plan
+) -> None:
     videos = prod_plan.outputs["endpoints"]["video-renderer"]["cdn"]["videos"]
-    assert videos["baseUrl"] == "https://cdn.example.com"
-    assert videos["domain"].endswith(".cloudfront.net")
+    assert videos["baseUrl"] == "https://cdn.example.com", "known at preview: from the alias"
+    assert videos["domain"] == UNKNOWN
+    deployed = prod_deployed.outputs["endpoints"]["video-renderer"]["cdn"]["videos"]
+    assert deployed["domain"].endswith(".cloudfront.net")
     cert = prod_plan.get("video-renderer-videos-cdn-certificate")
-    assert cert.provider and cert.provider.endswith(
-        "pulumi:providers:aws::video-renderer-videos-cdn-us-east-1"
-    )
+    assert cert.provider is None and cert.inputs["region"] == "us-east-1"
 
 
 def test_plan_exits_non_zero_on_a_mandatory_violation(tmp_path: Path) -> None:
@@ -380,7 +395,7 @@ def test_plan_exits_non_zero_on_a_mandatory_violation(tmp_path: Path) -> None:
         text=True,
     )
     assert proc.returncode == 1, proc.stderr
-    assert "policy: 1 mandatory, 2 advisory" in proc.stdout
+    assert "policy: 1 mandatory, 1 advisory, 0 could not run (preview mode)" in proc.stdout
     assert (
         "[mandatory] stateful-protected: pingvas-studio-models-bucket: stateful resource is not protected"
         in proc.stdout
@@ -391,4 +406,155 @@ def test_plan_exits_non_zero_on_a_mandatory_violation(tmp_path: Path) -> None:
         capture_output=True,
         text=True,
     )
-    assert ok.returncode == 0 and "policy: 0 mandatory, 2 advisory" in ok.stdout
+    assert ok.returncode == 0
+    assert "policy: 0 mandatory, 1 advisory, 0 could not run (preview mode)" in ok.stdout
+
+
+# ---------------------------------------------------------------- preview fidelity
+
+
+def test_preview_mode_knows_no_id_or_computed_attribute(prod_plan: Plan) -> None:
+    """A first `pulumi preview`: every id unknown, nothing invented by the mocks."""
+    for r in prod_plan.resources:
+        if r.custom:
+            assert r.id == UNKNOWN, r.name
+    text = prod_plan.dumps()
+    for invented in (r"\bfs-[0-9a-f]{17}", r"fsap-[0-9a-f]", "arn:aws:kms:", r"\.cloudfront\.net"):
+        assert not re.search(invented, text), f"{invented!r} is only known after a deployment"
+    assert "mock-token-value" not in text
+    images = prod_plan.outputs["endpoints"]["pingvas-studio"]["s3"]["images"]
+    assert images["arn"] == "arn:aws:s3:::pingvas-studio-images", "built from the name"
+    token = prod_plan.outputs["endpoints"]["jokbodude"]["r2"]["files"]
+    assert token["accessKeyId"] == UNKNOWN and token["secretAccessKey"] == "[secret]"
+
+
+def test_preview_inputs_are_the_deployed_inputs_where_known(
+    prod_plan: Plan, prod_deployed: Plan
+) -> None:
+    """The two modes differ only where preview says "[unknown]": the mocks echo inputs."""
+    deployed = {r.urn: r for r in prod_deployed.resources}
+    assert set(deployed) == {r.urn for r in prod_plan.resources}
+
+    def same(a: object, b: object) -> bool:
+        if a == UNKNOWN:
+            return True
+        if isinstance(a, dict) and isinstance(b, dict):
+            return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+        if isinstance(a, list) and isinstance(b, list):
+            return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+        return a == b
+
+    for r in prod_plan.resources:
+        assert same(r.inputs, deployed[r.urn].inputs), r.name
+    assert json.loads(prod_deployed.dumps())["mode"] == "deployed"
+    assert all(r.id != UNKNOWN for r in prod_deployed.resources if r.custom)
+
+
+def test_cli_mode_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    assert ops_main(["plan", "--stack", "prod", "--json", "--mode", "deployed"]) == 0
+    assert json.loads(capsys.readouterr().out)["mode"] == "deployed"
+
+
+@pytest.mark.parametrize("stack", ["prod", "staging"])
+def test_each_stack_passes_every_mandatory_rule_and_every_rule_runs(
+    stack: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Done when: `ops plan --stack prod|staging`, preview mode by default."""
+    assert ops_main(["plan", "--stack", stack]) == 0
+    out = capsys.readouterr().out
+    assert f"storage-platform/{stack}: " in out and "(offline plan, preview mode)" in out
+    assert "policy: 0 mandatory, " in out
+    assert ", 0 could not run (preview mode)" in out
+
+
+# -------------------------------------------------------------------------- stacks
+
+#: Physical names AWS or Cloudflare want unique per account (or globally, S3): (type, input).
+UNIQUE_PER_ACCOUNT = (
+    ("aws:s3/bucket:Bucket", "bucket"),
+    ("cloudflare:index/r2Bucket:R2Bucket", "name"),
+    ("aws:cloudfront/originAccessControl:OriginAccessControl", "name"),
+    ("aws:cloudfront/cachePolicy:CachePolicy", "name"),
+    ("aws:cloudwatch/logDeliverySource:LogDeliverySource", "name"),
+    ("aws:cloudwatch/logDeliveryDestination:LogDeliveryDestination", "name"),
+    ("aws:efs/fileSystem:FileSystem", "creationToken"),
+    ("aws:backup/vault:Vault", "name"),
+    ("aws:backup/plan:Plan", "name"),
+    ("aws:iam/role:Role", "name"),
+)
+
+
+def physical_names(plan: Plan) -> dict[tuple[str, str], str]:
+    names: dict[tuple[str, str], str] = {}
+    for typ, key in UNIQUE_PER_ACCOUNT:
+        for r in plan.by_type(typ):
+            if key in r.inputs:
+                assert r.inputs[key] != UNKNOWN, f"{r.name}: {key} must be known"
+                names[(typ, r.inputs[key])] = r.name
+    return names
+
+
+def test_staging_mirrors_prod_smaller_and_deletable(prod_plan: Plan, staging_plan: Plan) -> None:
+    assert set(staging_plan.outputs["endpoints"]) == set(prod_plan.outputs["endpoints"])
+    stateful = [
+        r
+        for r in staging_plan.resources
+        if r.type.split(":")[-1] in ("Bucket", "R2Bucket", "FileSystem", "Key")
+    ]
+    assert stateful and all(not r.protect for r in stateful)
+    assert all(
+        r.protect
+        for r in prod_plan.resources
+        if r.type.split(":")[-1] in ("Bucket", "R2Bucket", "FileSystem", "Key")
+    )
+    assert len(staging_plan.resources) <= len(prod_plan.resources)
+
+
+def test_no_physical_name_collides_between_prod_and_staging(
+    prod_plan: Plan, staging_plan: Plan
+) -> None:
+    """Finding 8 and Deliver 5: both stacks in one account."""
+    prod, staging = physical_names(prod_plan), physical_names(staging_plan)
+    assert len(prod) >= 20 and len(staging) >= 20
+    collisions = sorted(set(prod) & set(staging))
+    assert collisions == [], collisions
+
+
+def test_a_second_stack_from_the_same_file_collides_only_in_config_names(tmp_path: Path) -> None:
+    """What carries the stack: the same config as `prod` under another stack name differs
+    in every derived name; what still collides are the names config gives (buckets, the
+    pinned EFS creation token), which a stack file must choose itself."""
+    path = tmp_path / "Pulumi.copy.yaml"
+    path.write_text((ROOT / "Pulumi.prod.yaml").read_text())
+    prod = physical_names(run_plan("prod"))
+    copy = physical_names(run_plan("copy", stack_file=path))
+    collisions = {typ for typ, _ in set(prod) & set(copy)}
+    assert collisions == {
+        "aws:s3/bucket:Bucket",
+        "cloudflare:index/r2Bucket:R2Bucket",
+        "aws:efs/fileSystem:FileSystem",
+    }
+
+
+def test_every_cloudflare_json_string_is_the_form_the_provider_stores(prod_plan: Plan) -> None:
+    """Finding 1, stack-wide: the Cloudflare provider keeps JSON strings verbatim as the API
+    returns them (compact, sorted keys); any other spelling is a change on every refresh."""
+
+    def json_strings(value: object) -> list[str]:
+        if isinstance(value, str) and value.startswith(("{", "[")):
+            return [value]
+        if isinstance(value, dict):
+            return [s for v in value.values() for s in json_strings(v)]
+        if isinstance(value, list):
+            return [s for v in value for s in json_strings(v)]
+        return []
+
+    found = [
+        text
+        for r in prod_plan.resources
+        if r.type.startswith("cloudflare:")
+        for text in json_strings(r.inputs)
+    ]
+    assert len(found) == 3, "one per token"
+    for text in found:
+        assert text == json.dumps(json.loads(text), sort_keys=True, separators=(",", ":"))

@@ -1,5 +1,7 @@
 """Every rule on a passing and a violating input, through the plain functions and through the
-CrossGuard wrappers; and the prod plan's verdict."""
+CrossGuard pack as pulumi-policy's analyzer runs it (with unknown values, as in a preview);
+joins on what is known at preview; "cannot verify" instead of a silent pass; and the verdict
+on the prod and staging plans in both modes."""
 
 from __future__ import annotations
 
@@ -7,17 +9,15 @@ import json
 from typing import Any
 
 import pytest
-from pulumi_policy import (
-    PolicyCustomTimeouts,
-    PolicyResource,
-    PolicyResourceOptions,
-    ResourceValidationArgs,
-    StackValidationArgs,
-)
+from google.protobuf import json_format, struct_pb2
+from pulumi.runtime.proto import analyzer_pb2
+from pulumi_policy import EnforcementLevel
+from pulumi_policy.policy import _PolicyAnalyzerServicer
+from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
 
-from ops.plan import Plan
+from ops.plan import Plan, run_plan
 from policy import crossguard
-from policy.rules import RULES, Resource, evaluate
+from policy.rules import PLAN_UNKNOWN, RULES, Resource, Violation, evaluate
 
 TLS_DENY = json.dumps(
     {
@@ -34,8 +34,17 @@ TLS_DENY = json.dumps(
 )
 
 
-def res(typ: str, name: str = "r", protect: bool = False, **props: Any) -> Resource:
-    return Resource(f"{typ}", name, f"urn:pulumi:test::p::{typ}::{name}", props, protect)
+def res(
+    typ: str,
+    name: str = "r",
+    protect: bool = False,
+    deps: dict[str, tuple[str, ...]] | None = None,
+    stack: str = "test",
+    **props: Any,
+) -> Resource:
+    return Resource(
+        typ, name, f"urn:pulumi:{stack}::p::{typ}::{name}", props, protect, dependencies=deps or {}
+    )
 
 
 def bucket_set(
@@ -123,6 +132,24 @@ DIST_OK: dict[str, Any] = {
         "minimumProtocolVersion": "TLSv1.2_2021",
     },
 }
+
+
+def thumbnails(storage_class: str, **lifecycle: Any) -> list[Resource]:
+    """A bucket of 30 KB objects whose lifecycle moves them to `storage_class` at day 0."""
+    transition = {"days": 0, "storageClass": storage_class}
+    return [
+        res(
+            "aws:s3/bucket:Bucket", "thumbs", bucket="thumbs", tags={"typical-object-size-kb": "30"}
+        ),
+        res(
+            "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+            bucket="thumbs",
+            rules=[{"id": "r", "status": "Enabled", "transitions": [transition]}],
+            **lifecycle,
+        ),
+    ]
+
+
 TOKEN_RESOURCES = json.dumps({"com.cloudflare.edge.r2.bucket.acct_default_files": "*"})
 
 CASES: list[tuple[str, list[Resource], list[Resource]]] = [
@@ -495,6 +522,11 @@ CASES: list[tuple[str, list[Resource], list[Resource]]] = [
             )
         ],
     ),
+    (
+        "lifecycle-small-objects-stay",
+        thumbnails("GLACIER", transitionDefaultMinimumObjectSize="varies_by_storage_class"),
+        thumbnails("INTELLIGENT_TIERING"),
+    ),
 ]
 
 
@@ -511,64 +543,273 @@ def test_rule_passes_and_violates(
     assert names(evaluate(passing), rule) == []
     found = names(evaluate(violating), rule)
     assert found, f"{rule} missed the violation"
+    # The CrossGuard pack, as pulumi-policy's analyzer runs it (numbers arrive as doubles).
+    for resources in (passing, violating):
+        assert analyze(resources) == plain(evaluate(resources))
 
 
 def test_every_rule_has_a_case() -> None:
     assert {r.name for r in RULES} == {c[0] for c in CASES}
 
 
-def _opts(protect: bool) -> PolicyResourceOptions:
-    return PolicyResourceOptions(
-        protect=protect,
-        ignore_changes=[],
-        delete_before_replace=None,
-        aliases=[],
-        custom_timeouts=PolicyCustomTimeouts(0, 0, 0),
-        additional_secret_outputs=[],
-        parent=None,
+# ------------------------------------------------------------- unknown values, joins
+
+BUCKET_URN = "urn:pulumi:test::p::aws:s3/bucket:Bucket::data"
+
+
+def with_unknown_bucket_refs(resources: list[Resource], deps: bool) -> list[Resource]:
+    """The bucket's children as a program naming the bucket by its id would register them on
+    a first preview: `bucket` unknown, with (or without) the declared dependency."""
+    out = []
+    for r in resources:
+        if r.type == "aws:s3/bucket:Bucket" or "bucket" not in r.props:
+            out.append(r)
+        else:
+            out.append(
+                Resource(
+                    r.type,
+                    r.name,
+                    r.urn,
+                    {**r.props, "bucket": PLAN_UNKNOWN},
+                    r.protect,
+                    dependencies={"bucket": (BUCKET_URN,)} if deps else {},
+                )
+            )
+    return out
+
+
+def test_children_join_their_bucket_by_declared_dependency_when_the_value_is_unknown() -> None:
+    """Finding 2: joining on `bucket` = `bucket.id` decided nothing on a first preview."""
+    resources = with_unknown_bucket_refs(bucket_set(), deps=True)
+    assert [v for v in evaluate(resources) if v.level == "mandatory"] == []
+    broken = with_unknown_bucket_refs(bucket_set(tls=False), deps=True)
+    assert names(evaluate(broken), "s3-tls-only") == [
+        "bucket policy does not deny requests without TLS (aws:SecureTransport false)"
+    ]
+
+
+def test_an_unknown_value_is_a_mandatory_cannot_verify_never_a_pass() -> None:
+    resources = with_unknown_bucket_refs(bucket_set(), deps=False)
+    found = {(v.rule, v.name, v.message) for v in evaluate(resources) if v.unverified}
+    assert (
+        "s3-public-access-blocked",
+        "data-pab",
+        "cannot verify s3-public-access-blocked on data-pab: bucket unknown at preview",
+    ) in found
+    assert {rule for rule, _, _ in found} == {
+        "s3-public-access-blocked",
+        "s3-encrypted",
+        "s3-data-buckets-versioned",
+        "s3-tls-only",
+        "incomplete-multipart-aborted",
+    }
+    assert all(v.level == "mandatory" for v in evaluate(resources) if v.unverified)
+
+
+def test_a_policy_document_unknown_at_preview_cannot_be_verified() -> None:
+    resources = [
+        *[r for r in bucket_set() if "Policy" not in r.type],
+        res("aws:s3/bucketPolicy:BucketPolicy", "data-policy", bucket="data", policy=PLAN_UNKNOWN),
+    ]
+    (tls,) = [v for v in evaluate(resources) if v.rule == "s3-tls-only"]
+    assert tls.unverified and tls.level == "mandatory"
+    assert str(tls) == (
+        "[mandatory] s3-tls-only: data-policy: "
+        "cannot verify s3-tls-only on data-policy: policy unknown at preview"
     )
 
 
-def through_crossguard(resources: list[Resource]) -> list[tuple[str, str]]:
-    """Run every CrossGuard policy of the pack the way the analyzer would."""
-    reported: list[tuple[str, str]] = []
-    for policy in crossguard.policies():
-        if hasattr(policy, "validate") and policy.__class__.__name__ == "ResourceValidationPolicy":
-            for r in resources:
-                args = ResourceValidationArgs(
-                    r.type, r.props, r.urn, r.name, _opts(r.protect), None
-                )
-                policy.validate(
-                    args, lambda msg, urn=None, p=policy: reported.append((p.name, msg))
-                )
-        else:
-            prs = [
-                PolicyResource(r.type, r.props, r.urn, r.name, _opts(r.protect), None, None, [], {})
-                for r in resources
+def test_an_advisory_rule_that_cannot_decide_is_mandatory() -> None:
+    lifecycle = res(
+        "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+        bucket="b",
+        rules=[{"id": "r", "transitions": PLAN_UNKNOWN}],
+    )
+    (v,) = [v for v in evaluate([lifecycle]) if v.rule == "lifecycle-minimum-storage-duration"]
+    assert (v.level, v.unverified) == ("mandatory", True)
+    assert v.message.endswith("rules.0.transitions unknown at preview")
+
+
+def test_a_value_wired_to_another_resource_counts_as_set() -> None:
+    """An OAC id, a KMS key ARN: unknown at preview, but given."""
+    dist = res(
+        "aws:cloudfront/distribution:Distribution",
+        **{
+            **DIST_OK,
+            "origins": [
+                {
+                    "originId": "o",
+                    "domainName": "data.s3.ap-northeast-2.amazonaws.com",
+                    "originAccessControlId": PLAN_UNKNOWN,
+                }
+            ],
+            "viewerCertificate": {
+                "acmCertificateArn": PLAN_UNKNOWN,
+                "minimumProtocolVersion": "TLSv1.2_2021",
+            },
+        },
+    )
+    efs = res("aws:efs/fileSystem:FileSystem", protect=True, encrypted=True, kmsKeyId=PLAN_UNKNOWN)
+    assert [v for v in evaluate([dist, efs]) if v.rule != "efs-tls-only"] == []
+
+
+def test_cdn_origins_never_serve_archived_objects_and_the_message_says_how() -> None:
+    """Finding 10: seed 003's Deep Archive step would make every image older than 90 days
+    answer 403 through the CDN; the rule was advisory, so `up` proceeded."""
+    (v,) = [
+        v
+        for v in evaluate(
+            [
+                res("aws:cloudfront/distribution:Distribution", **DIST_OK),
+                res(
+                    "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+                    bucket="data",
+                    rules=[
+                        {
+                            "id": "transition_to_glacier",
+                            "status": "Enabled",
+                            "transitions": [
+                                {"days": 30, "storageClass": "GLACIER_IR"},
+                                {"days": 90, "storageClass": "DEEP_ARCHIVE"},
+                            ],
+                        }
+                    ],
+                ),
             ]
-            policy.validate(
-                StackValidationArgs(prs),
-                lambda msg, urn=None, p=policy: reported.append((p.name, msg)),
+        )
+        if v.rule == "cloudfront-origin-not-archived"
+    ]
+    assert v.level == "mandatory"
+    assert "moves objects to DEEP_ARCHIVE after 90 days" in v.message
+    assert "403" in v.message and "Fix: transition to GLACIER_IR" in v.message
+
+
+def test_only_deletable_stacks_may_leave_stateful_resources_unprotected() -> None:
+    key = "aws:kms/key:Key"
+    assert names(evaluate([res(key, stack="staging")]), "stateful-protected") == []
+    assert names(evaluate([res(key, stack="prod")]), "stateful-protected") == [
+        "stateful resource is not protected against deletion"
+    ]
+
+
+# --------------------------------------------------- CrossGuard, as the analyzer runs it
+
+
+def _struct(props: dict[str, Any]) -> struct_pb2.Struct:
+    """Props as the engine sends them: unknowns as pulumi's unknown sentinel."""
+
+    def engine(value: Any) -> Any:
+        if value == PLAN_UNKNOWN:
+            return UNKNOWN_STRING_VALUE
+        if isinstance(value, dict):
+            return {k: engine(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [engine(v) for v in value]
+        return value
+
+    return json_format.ParseDict(engine(dict(props)), struct_pb2.Struct())
+
+
+def analyze(resources: list[Resource]) -> list[tuple[str, str, str, str]]:
+    """Run the whole pack through pulumi-policy's analyzer servicer (its deserialisation, its
+    unknown-checking proxies, its enforcement levels): (rule, level, urn, message)."""
+    servicer = _PolicyAnalyzerServicer(
+        "storage-guardrails", "0.0.1", crossguard.policies(), EnforcementLevel.MANDATORY
+    )
+    levels = {analyzer_pb2.MANDATORY: "mandatory", analyzer_pb2.ADVISORY: "advisory"}
+    descriptions = {p.name: p.description for p in crossguard.policies()}
+    found: list[tuple[str, str, str, str]] = []
+
+    def collect(response: Any, urn: str = "") -> None:
+        for d in response.diagnostics:
+            assert "can't run policy" not in d.message, d.message
+            message = d.message.removeprefix(descriptions[d.policyName] + "\n")
+            found.append(
+                (
+                    crossguard.rule_of(d.policyName),
+                    levels[d.enforcementLevel],
+                    d.urn or urn,
+                    message,
+                )
             )
-    return reported
+
+    for r in resources:
+        options = analyzer_pb2.AnalyzerResourceOptions(protect=r.protect, parent=r.parent or "")
+        request = analyzer_pb2.AnalyzeRequest(
+            type=r.type, properties=_struct(dict(r.props)), urn=r.urn, name=r.name, options=options
+        )
+        collect(servicer.Analyze(request, None), r.urn)
+    stack = analyzer_pb2.AnalyzeStackRequest(
+        resources=[
+            analyzer_pb2.AnalyzerResource(
+                type=r.type,
+                properties=_struct(dict(r.props)),
+                urn=r.urn,
+                name=r.name,
+                options=analyzer_pb2.AnalyzerResourceOptions(protect=r.protect),
+                parent=r.parent or "",
+                propertyDependencies={
+                    k: analyzer_pb2.AnalyzerPropertyDependencies(urns=list(v))
+                    for k, v in r.dependencies.items()
+                },
+            )
+            for r in resources
+        ]
+    )
+    collect(servicer.AnalyzeStack(stack, None))
+    return sorted(found)
+
+
+def plain(violations: list[Violation]) -> list[tuple[str, str, str, str]]:
+    return sorted((v.rule, v.level, v.urn, v.message) for v in violations)
 
 
 def test_crossguard_pack_reports_what_the_plain_rules_report() -> None:
     resources = [*bucket_set(versioned=False, tls=False), res("aws:kms/key:Key", protect=False)]
-    plain = sorted((v.rule, v.message) for v in evaluate(resources))
-    guarded = sorted(
-        (name.removesuffix("-stack"), msg) for name, msg in through_crossguard(resources)
-    )
-    assert guarded == plain
+    expected = plain(evaluate(resources))
+    assert analyze(resources) == expected
     assert {"s3-data-buckets-versioned", "s3-tls-only", "stateful-protected"} <= {
-        r for r, _ in plain
+        rule for rule, *_ in expected
     }
 
 
-def test_prod_plan_passes_every_mandatory_rule(prod_plan: Plan) -> None:
-    violations = prod_plan.violations()
-    assert [v for v in violations if v.level == "mandatory"] == []
-    assert sorted(v.rule for v in violations) == [
-        "cloudfront-origin-not-archived",
-        "lifecycle-minimum-storage-duration",
+@pytest.mark.parametrize("deps", [True, False])
+def test_crossguard_reports_cannot_verify_like_the_plain_rules(deps: bool) -> None:
+    """pulumi-policy's proxies raise UnknownValueError; left alone, the analyzer would skip
+    the whole policy with an advisory note. The pack reports what the plain rules report."""
+    resources = [
+        *with_unknown_bucket_refs(bucket_set(), deps=deps),
+        res(
+            "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+            "lc2",
+            bucket="other",
+            rules=[{"id": "r", "transitions": PLAN_UNKNOWN}],
+        ),
     ]
+    expected = plain(evaluate(resources))
+    assert any("cannot verify" in message for *_, message in expected)
+    assert analyze(resources) == expected
+
+
+@pytest.mark.parametrize("stack", ["prod", "staging"])
+@pytest.mark.parametrize("mode", ["preview", "deployed"])
+def test_crossguard_on_the_stacks_reports_what_the_plain_rules_report(
+    stack: str, mode: str, prod_plan: Plan, prod_deployed: Plan, staging_plan: Plan
+) -> None:
+    known = {("prod", "preview"): prod_plan, ("prod", "deployed"): prod_deployed}
+    known[("staging", "preview")] = staging_plan
+    plan = known.get((stack, mode)) or run_plan(stack, mode=mode)  # type: ignore[arg-type]
+    resources = plan.policy_resources()
+    assert analyze(resources) == plain(plan.violations())
+
+
+@pytest.mark.parametrize("stack", ["prod", "staging"])
+def test_stack_plans_pass_every_mandatory_rule_and_every_rule_runs(
+    stack: str, prod_plan: Plan, staging_plan: Plan
+) -> None:
+    plan = prod_plan if stack == "prod" else staging_plan
+    violations = plan.violations()
+    assert [v for v in violations if v.level == "mandatory"] == []
+    assert [v for v in violations if v.unverified] == []
+    expected = ["lifecycle-small-objects-stay"] if stack == "prod" else []
+    assert sorted(v.rule for v in violations) == expected
