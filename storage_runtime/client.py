@@ -16,7 +16,23 @@ from botocore.config import Config
 from storage_runtime.settings import Settings
 
 _lock = threading.Lock()
-_clients: dict[Settings, Any] = {}
+_clients: dict[tuple[Any, ...], Any] = {}
+
+
+def _client_key(settings: Settings) -> tuple[Any, ...]:
+    """What a client is made of: endpoint, credentials and connection settings, not the bucket
+    (a parameter of each call), so that every bucket on one endpoint shares one client."""
+    return (
+        settings.provider,
+        settings.endpoint_url,
+        settings.region,
+        settings.access_key_id,
+        settings.secret_access_key,
+        settings.connect_timeout_seconds,
+        settings.read_timeout_seconds,
+        settings.max_concurrency,
+        settings.max_attempts,
+    )
 
 
 def addressing_style(settings: Settings) -> str:
@@ -55,9 +71,10 @@ def client_config(settings: Settings) -> Config:
 
 
 def make_client(settings: Settings) -> Any:
-    """The shared S3 client for these settings."""
+    """The shared S3 client for these settings (and any that differ only in the bucket)."""
+    key = _client_key(settings)
     with _lock:
-        client = _clients.get(settings)
+        client = _clients.get(key)
         if client is None:
             session = botocore.session.get_session()
             client = session.create_client(
@@ -67,5 +84,5 @@ def make_client(settings: Settings) -> Any:
                 aws_secret_access_key=settings.secret_access_key,
                 config=client_config(settings),
             )
-            _clients[settings] = client
+            _clients[key] = client
         return client

@@ -251,7 +251,10 @@ def test_one_client_per_settings_shared_across_threads() -> None:
     for t in threads:
         t.join()
     assert len({id(c) for c in seen}) == 1
-    assert make_client(Settings.from_env({**SEED_000_ENV, "S3_BUCKET": "other"})) is not seen[0]
+    other_bucket = Settings.from_env({**SEED_000_ENV, "S3_BUCKET": "other"})
+    assert make_client(other_bucket) is seen[0], "the bucket is a call parameter, not the client's"
+    other_key = Settings.from_env({**SEED_000_ENV, "S3_SECRET_ACCESS_KEY": "another-secret"})
+    assert make_client(other_key) is not seen[0]
 
 
 def test_from_stack_outputs_of_the_prod_plan(prod_plan: Plan) -> None:
