@@ -13,6 +13,7 @@ def _plan(args: argparse.Namespace) -> int:
     from ops import cost
     from ops.diagram import write_diagram
     from ops.plan import PlanError, render_tree, run_plan
+    from ops.summary import budget_lines
 
     try:
         plan = run_plan(args.stack, root=args.root, mode=args.mode)
@@ -42,6 +43,10 @@ def _plan(args: argparse.Namespace) -> int:
             print(f"  {v}")
         print()
         print(cost.render(estimate))
+        budgets = budget_lines(plan.resources)
+        if budgets:
+            print()
+            print("\n".join(budgets))
     return 1 if any(v.level == "mandatory" for v in violations) else 0
 
 
@@ -182,6 +187,10 @@ def main(argv: list[str] | None = None) -> int:
                 "--due", action="store_true", help="only tokens not yet rotated this quarter"
             )
         p.set_defaults(func=_keys)
+
+    from ops import replicate
+
+    replicate.register(sub)
 
     args = parser.parse_args(argv)
     return int(args.func(args))

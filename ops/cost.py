@@ -54,6 +54,8 @@ class Line:
     unit: str
     unit_price: float
     amount: float
+    provider: str = "aws"
+    """Who bills it: `aws` or `cloudflare` (AWS Budgets see the `aws` lines only)."""
 
 
 @dataclass(frozen=True)
@@ -62,10 +64,12 @@ class Estimate:
     lines: list[Line]
     free_tier: bool
 
-    def by_app(self) -> dict[str, float]:
+    def by_app(self, provider: str | None = None) -> dict[str, float]:
+        """Monthly amount per app, of one provider's lines when `provider` is given."""
         out: dict[str, float] = {}
         for line in self.lines:
-            out[line.app] = out.get(line.app, 0.0) + line.amount
+            if provider is None or line.provider == provider:
+                out[line.app] = out.get(line.app, 0.0) + line.amount
         return out
 
     @property
@@ -98,7 +102,9 @@ def estimate(
     ) -> None:
         if quantity:
             unit_price = sheet.price(price_key)
-            lines.append(Line(app, item, quantity, unit, unit_price, quantity / per * unit_price))
+            provider = "cloudflare" if price_key.startswith("r2.") else "aws"
+            amount = quantity / per * unit_price
+            lines.append(Line(app, item, quantity, unit, unit_price, amount, provider))
 
     r2_totals = {"gb": 0.0, "class_a": 0.0, "class_b": 0.0}
     for app, app_cfg in cfg.apps.items():
@@ -186,6 +192,7 @@ def estimate(
                         unit,
                         price,
                         -quantity / per * price,
+                        "cloudflare",
                     )
                 )
     return Estimate(sheet, lines, free_tier)
