@@ -33,6 +33,13 @@ test: lint ## lint, then the whole test suite
 .PHONY: plan
 plan: $(STAMP) ## offline plan of the prod stack (no cloud, no Pulumi CLI)
 	$(BIN)/python -m ops plan --stack $(STACK)
+	@echo
+	@echo "next: '. .venv/bin/activate' once, then"
+	@echo "  python -m ops diff --base origin/main               # what your change does, and its cost"
+	@echo "  python -m ops plan --stack $(STACK) --json > plan.json  # the whole plan as JSON"
+	@echo "  python -m ops keys status --stack $(STACK)              # the age of every R2 key"
+	@echo "  make test                                           # before you push"
+	@echo "  pulumi preview --diff                               # with credentials: the real preview"
 
 .PHONY: bench
 bench: $(STAMP) ## benchmarks (ratios measured side by side in one run)

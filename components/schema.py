@@ -18,12 +18,21 @@ import dataclasses
 import difflib
 import types
 import typing
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Literal, TypeVar, get_args, get_origin
 
 T = TypeVar("T")
 
 _REQUIRED = dataclasses.MISSING
+
+#: What a `secure:` value of the stack file is offline (`ops` never decrypts anything). Under
+#: the real engine the program receives the decrypted text instead, so validation treats this
+#: value as an opaque string: it is accepted where free text is, and no format check reads it.
+SECRET_PLACEHOLDER = "offline-plan-secret-placeholder"
+
+
+def is_secret(value: Any) -> bool:
+    return value == SECRET_PLACEHOLDER
 
 
 class ConfigError(ValueError):
@@ -41,11 +50,14 @@ class Problems:
 
     def __init__(self) -> None:
         self.lines: list[str] = []
-        #: Paths of map entries that could not be read at all: references to them are not
-        #: reported again as "not declared".
+        #: Paths of values that could not be read (reported once, where they are): map
+        #: entries dropped, fields replaced by their default. References to them are not
+        #: reported again as "not declared", and rules do not report at or under them.
         self.broken: set[str] = set()
 
     def add(self, path: str, message: str) -> None:
+        if any(path == b or path.startswith((f"{b}.", f"{b}[")) for b in self.broken):
+            return  # follow-on noise of a value already reported as unreadable
         self.lines.append(f"{path}: {message}")
 
     def __bool__(self) -> bool:
@@ -86,8 +98,55 @@ def join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
+_KINDS = {bool: "true/false", int: "a number", float: "a number", str: "a string"}
+
+
 def _describe(value: Any) -> str:
-    return f"{value!r} ({type(value).__name__})"
+    """`'yes' (a string)`, `[1, 2] (a list)`: the value and what YAML made of it."""
+    if isinstance(value, Mapping):
+        kind = "a mapping"
+    elif isinstance(value, list | tuple):
+        kind = "a list"
+    else:
+        kind = _KINDS.get(type(value), type(value).__name__)
+    text = repr(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return f"{text} ({kind})"
+
+
+def accepted(tp: Any) -> str:
+    """What a value of type `tp` looks like in YAML, for "accepted: ..." in messages."""
+    optional, tp = _is_optional(tp)
+    origin = get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        keys = ", ".join(yaml_key(f) for f in dataclasses.fields(tp) if f.init)
+        text = f"a mapping with the keys {keys}"
+    elif origin is Literal:
+        text = ", ".join(repr(c) for c in get_args(tp))
+    elif origin is tuple:
+        text = f"a list of {_plural(get_args(tp)[0])}, e.g. [a, b]"
+    elif origin is dict:
+        text = f"a mapping of names to {_plural(get_args(tp)[1])}"
+    else:
+        text = {
+            bool: "true or false (unquoted)",
+            int: "a whole number (unquoted)",
+            float: "a number (unquoted)",
+            str: "a string",
+        }.get(tp, str(tp))
+    return f"{text}, or null" if optional else text
+
+
+def _plural(tp: Any) -> str:
+    _, tp = _is_optional(tp)
+    if dataclasses.is_dataclass(tp):
+        return "mappings with the keys " + ", ".join(
+            yaml_key(f) for f in dataclasses.fields(tp) if f.init
+        )
+    return {bool: "true/false", int: "whole numbers", float: "numbers", str: "strings"}.get(
+        tp, accepted(tp)
+    )
 
 
 def _is_optional(tp: Any) -> tuple[bool, Any]:
@@ -109,25 +168,32 @@ def convert(tp: Any, raw: Any, path: str, problems: Problems) -> Any:
     if raw is None:
         if optional:
             return None
-        problems.add(path, "must be set (got null)")
+        problems.add(path, f"is empty (null); accepted: {accepted(tp)}")
         return None
     tp = inner
     origin = get_origin(tp)
+    if is_secret(raw) and tp is not str:
+        problems.add(
+            path,
+            "is a `secure:` value, which offline commands never decrypt and cannot check; "
+            f"accepted: {accepted(tp)} in plain text (secrets are for free-form strings)",
+        )
+        return None
 
     if dataclasses.is_dataclass(tp):
         return parse(typing.cast(type, tp), raw, path, problems)
     if origin is Literal:
         choices = get_args(tp)
         if raw not in choices:
-            accepted = ", ".join(repr(c) for c in choices)
-            hint = _did_you_mean(str(raw), [str(c) for c in choices])
-            problems.add(path, f"{raw!r} is not accepted{hint}; accepted: {accepted}")
+            hint = did_you_mean(str(raw), [str(c) for c in choices])
+            shown = repr(raw) if isinstance(raw, str) else _describe(raw)
+            problems.add(path, f"{shown} is not accepted{hint}; accepted: {accepted(tp)}")
             return None
         return raw
     if origin is tuple:
         (item_type, _ellipsis) = get_args(tp)
         if not isinstance(raw, list | tuple):
-            problems.add(path, f"expected a list, got {_describe(raw)}")
+            problems.add(path, f"{_describe(raw)} is not a list; accepted: {accepted(tp)}")
             return None
         items = [convert(item_type, item, f"{path}[{i}]", problems) for i, item in enumerate(raw)]
         # Broken items are reported and dropped, so checks further up still run.
@@ -135,12 +201,15 @@ def convert(tp: Any, raw: Any, path: str, problems: Problems) -> Any:
     if origin is dict:
         key_type, value_type = get_args(tp)
         if not isinstance(raw, Mapping):
-            problems.add(path, f"expected a mapping, got {_describe(raw)}")
+            problems.add(path, f"{_describe(raw)} is not a mapping; accepted: {accepted(tp)}")
             return None
         out = {}
         for k, v in raw.items():
             if key_type is str and not isinstance(k, str):
-                problems.add(path, f"key {k!r} must be a string")
+                problems.add(
+                    join(path, str(k)),
+                    f"key {_describe(k)} is not a string; accepted: a name (quote it: '{k}')",
+                )
                 continue
             if (
                 get_origin(key_type) is Literal
@@ -150,73 +219,122 @@ def convert(tp: Any, raw: Any, path: str, problems: Problems) -> Any:
             value = convert(value_type, v, join(path, str(k)), problems)
             if value is not None:
                 out[k] = value
-            elif v is not None:
+            else:
                 problems.broken.add(join(path, str(k)))
         return out
     if tp is bool:
         if not isinstance(raw, bool):
-            problems.add(path, f"expected true or false, got {_describe(raw)}")
+            problems.add(path, f"{_describe(raw)} is not true or false; accepted: {accepted(tp)}")
             return None
         return raw
     if tp is int:
         if isinstance(raw, bool) or not isinstance(raw, int):
-            problems.add(path, f"expected a whole number, got {_describe(raw)}")
+            problems.add(path, f"{_describe(raw)} is not a whole number; accepted: {accepted(tp)}")
             return None
         return raw
     if tp is float:
         if isinstance(raw, bool) or not isinstance(raw, int | float):
-            problems.add(path, f"expected a number, got {_describe(raw)}")
+            problems.add(path, f"{_describe(raw)} is not a number; accepted: {accepted(tp)}")
             return None
         return float(raw)
     if tp is str:
         if not isinstance(raw, str):
-            problems.add(path, f"expected a string, got {_describe(raw)}")
+            problems.add(
+                path,
+                f'{_describe(raw)} is not a string; accepted: a string (quote it: "{raw}")',
+            )
             return None
         return raw
     raise TypeError(f"schema: unsupported field type {tp!r} at {path}")  # programming error
 
 
-def _did_you_mean(word: str, options: list[str]) -> str:
-    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+def closest(word: str, options: Iterable[str]) -> str | None:
+    """The option a typo most likely meant (case-insensitive), if any is close."""
+    lowered = {o.lower(): o for o in options}
+    close = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=0.6)
+    return lowered[close[0]] if close else None
+
+
+def did_you_mean(word: str, options: Iterable[str], show: str = "{}") -> str:
+    """` (did you mean 'x'?)`, or "" when nothing is close; `show` formats the match."""
+    match = closest(word, options)
+    return f" (did you mean {show.format(match)!r}?)" if match is not None else ""
+
+
+def _is_container(tp: Any) -> bool:
+    """A map, list or mapping-shaped field (not optional): YAML null there means "none"."""
+    optional, inner = _is_optional(tp)
+    return not optional and (get_origin(inner) in (dict, tuple) or dataclasses.is_dataclass(inner))
+
+
+def _has_default(field: dataclasses.Field[Any]) -> bool:
+    return field.default is not _REQUIRED or field.default_factory is not _REQUIRED
+
+
+def _default(field: dataclasses.Field[Any]) -> Any:
+    if field.default is not _REQUIRED:
+        return field.default
+    factory: Any = field.default_factory
+    return factory()
 
 
 def parse(cls: type[T], raw: Any, path: str, problems: Problems) -> T | None:
-    """Parse a mapping into dataclass `cls`. Returns None when a field is unusable (wrong
-    type, missing); the reasons are in `problems`. A value that only failed a check is kept,
-    so that the checks of the enclosing objects and the stack still run and report too."""
+    """Parse a mapping into dataclass `cls`, reporting every problem in `problems`.
+
+    A field whose value cannot be read (wrong type, null) takes its default, so that the
+    object still exists and every other rule about it, its siblings and the stack still runs;
+    the field is marked broken so that no rule reports follow-on noise about it. Only a
+    missing or unreadable required field makes the object unusable (None). A null for a
+    field that has a default means "the default" (`r2Tokens:` with nothing under it is no
+    tokens)."""
     if not isinstance(raw, Mapping):
-        problems.add(path or "(root)", f"expected a mapping, got {_describe(raw)}")
+        problems.add(
+            path or "(root)", f"{_describe(raw)} is not a mapping; accepted: {accepted(cls)}"
+        )
         return None
     fields = {yaml_key(f): f for f in dataclasses.fields(typing.cast(Any, cls)) if f.init}
     hints = _hints(cls)
-    before = len(problems.lines)
     for key in raw:
         if key not in fields:
-            accepted = ", ".join(sorted(fields))
-            hint = _did_you_mean(str(key), list(fields))
-            problems.add(join(path, str(key)), f"unknown key{hint}; accepted keys: {accepted}")
+            hint = did_you_mean(str(key), list(fields))
+            problems.add(
+                join(path, str(key)),
+                f"unknown key{hint}; accepted keys: {', '.join(sorted(fields))}",
+            )
     values: dict[str, Any] = {}
-    unusable = False
+    unusable = degraded = False
     for key, field in fields.items():
-        if key in raw:
-            mark = len(problems.lines)
-            value = convert(hints[field.name], raw[key], join(path, key), problems)
-            unusable = unusable or (value is None and raw[key] is not None)
-            values[field.name] = value
-            check = field.metadata.get("check")
-            if check is not None and value is not None and len(problems.lines) == mark:
-                check(value, join(path, key), problems)
-        elif field.default is _REQUIRED and field.default_factory is _REQUIRED:
-            problems.add(join(path, key), "required key is missing")
-            unusable = True
+        here = join(path, key)
+        tp = hints[field.name]
+        if key not in raw or (raw[key] is None and _has_default(field) and _is_container(tp)):
+            if not _has_default(field):
+                problems.add(here, f"required key is missing; accepted: {accepted(tp)}")
+                unusable = True
+            continue
+        mark = len(problems.lines)
+        value = convert(tp, raw[key], here, problems)
+        if value is None and (raw[key] is not None or not _is_optional(tp)[0]):
+            problems.broken.add(here)
+            if _has_default(field):
+                values[field.name] = _default(field)
+                degraded = True
+            else:
+                unusable = True
+            continue
+        values[field.name] = value
+        if isinstance(value, tuple | dict) and len(value) != len(raw[key]):
+            degraded = True  # items were dropped: rules on the whole list would mislead
+        check = field.metadata.get("check")
+        clean = len(problems.lines) == mark
+        if check is not None and value is not None and not is_secret(value) and clean:
+            check(value, here, problems)
     if unusable:
         return None
     obj = cls(**values)
-    # Rules spanning several fields run only on a clean object: on one with a dropped item
-    # they would report follow-on noise instead of the real problem.
+    # Rules spanning several fields need every field read as written: on a default stand-in
+    # they would report about a value nobody wrote.
     check_object = getattr(obj, "check", None)
-    if check_object is not None and len(problems.lines) == before:
+    if check_object is not None and not degraded:
         check_object(path, problems)
     return obj
 

@@ -1,32 +1,112 @@
-"""`python -m ops <command>`: the platform engineer's CLI. `python -m ops --help` lists them."""
+"""`python -m ops <command>`: the platform engineer's CLI. `python -m ops --help` lists them.
+
+Exit codes: 0 done; 1 mandatory policy violations, or a run that failed (a revision that
+cannot be planned, a file that could not be written: the original is unchanged); 2 a usage or
+stack-file mistake (the message names the flag or key and what is accepted; nothing was
+changed); 130 interrupted (Ctrl-C); 141 the reader of the output went away (`| head`).
+"""
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import logging
+import os
 import sys
 from pathlib import Path
 
 from ops import stackfile
 
+EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_CLOSED_PIPE = 1, 2, 130, 141
+
+
+class Refused(Exception):
+    """A mistake of the caller's: the message says what is accepted; exit 2."""
+
+
+def _today_arg(text: str) -> dt.date:
+    """`--today`: a calendar date, at most tomorrow (a date in the future would make every
+    age negative and stamp a rotation that has not happened)."""
+    try:
+        day = dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a calendar date; accepted: YYYY-MM-DD, e.g. "
+            f"{dt.date.today().isoformat()}, at most tomorrow"
+        ) from None
+    latest = dt.date.today() + dt.timedelta(days=1)
+    if day > latest:
+        raise argparse.ArgumentTypeError(
+            f"{text} is {(day - dt.date.today()).days} days in the future; accepted: a date up "
+            f"to {latest.isoformat()} (the default is today)"
+        )
+    return day
+
+
+def _stack_arg(text: str) -> str:
+    try:
+        return stackfile.check_stack_name(text)
+    except stackfile.StackFileError as err:
+        raise argparse.ArgumentTypeError(str(err).removeprefix("--stack ")) from None
+
+
+def _label_arg(text: str) -> str:
+    from ops.keys import KeysError, check_label
+
+    try:
+        return check_label(text)
+    except KeysError as err:
+        raise argparse.ArgumentTypeError(str(err).removeprefix("--label ")) from None
+
+
+def _load(args: argparse.Namespace) -> stackfile.StackFile:
+    return stackfile.load(args.stack, args.root)
+
+
+def _writable(path: str | None, flag: str) -> Path | None:
+    from ops.files import WriteError, check_writable
+
+    if path is None:
+        return None
+    try:
+        check_writable(Path(path), flag)
+    except WriteError as err:
+        raise Refused(str(err)) from None
+    return Path(path)
+
+
+# ------------------------------------------------------------------------------ plan
+
 
 def _plan(args: argparse.Namespace) -> int:
+    from components.schema import ConfigError
     from ops import cost
     from ops.diagram import write_diagram
+    from ops.files import write_atomic
     from ops.plan import PlanError, render_tree, run_plan
     from ops.summary import budget_lines
 
+    out = _writable(args.out, "--out")
+    outputs = _writable(args.outputs, "--outputs")
+    diagram = _writable(args.diagram, "--diagram")
     try:
         plan = run_plan(args.stack, root=args.root, mode=args.mode)
     except PlanError as err:
         print(f"plan failed for stack {args.stack!r}:\n{err}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE if isinstance(err.__cause__, ConfigError) else EXIT_FAILED
     violations = plan.violations()
-    estimate = cost.estimate(stackfile.config(stackfile.load(args.stack, args.root)))
+    estimate = cost.estimate(_load(args).config(dt.date.today()))
     text = plan.dumps()
-    if args.out:
-        Path(args.out).write_text(text)
-    if args.diagram:
-        for path in write_diagram(plan, Path(args.diagram)):
+    if out is not None:
+        write_atomic(out, text, flag="--out")
+        print(f"wrote {out}", file=sys.stderr)
+    if outputs is not None:
+        import json
+
+        write_atomic(outputs, json.dumps(plan.outputs, indent=2, sort_keys=True) + "\n")
+        print(f"wrote {outputs} (stack outputs, secrets masked)", file=sys.stderr)
+    if diagram is not None:
+        for path in write_diagram(plan, diagram):
             print(f"wrote {path}", file=sys.stderr)
     if args.json:
         sys.stdout.write(text)
@@ -47,18 +127,20 @@ def _plan(args: argparse.Namespace) -> int:
         if budgets:
             print()
             print("\n".join(budgets))
-    return 1 if any(v.level == "mandatory" for v in violations) else 0
+    return EXIT_FAILED if any(v.level == "mandatory" for v in violations) else 0
+
+
+# ------------------------------------------------------------------------------ cost
 
 
 def _cost(args: argparse.Namespace) -> int:
     from ops import cost
 
-    cfg = stackfile.config(stackfile.load(args.stack, args.root))
+    cfg = _load(args).config(dt.date.today())
     try:
         sheet = cost.load_sheet(args.sheet) if args.sheet else None
     except KeyError as err:
-        print(f"error: {err.args[0]}", file=sys.stderr)
-        return 2
+        raise Refused(f"--sheet {args.sheet!r}: {err.args[0]}") from None
     free = {"on": True, "off": False}.get(args.r2_free_tier or "")
     estimate = cost.estimate(cfg, sheet, free)
     if args.json:
@@ -70,31 +152,42 @@ def _cost(args: argparse.Namespace) -> int:
     return 0
 
 
-def _docs(args: argparse.Namespace) -> int:
-    from ops.docs import config_reference, update_readme
+# ------------------------------------------------------------------------------ docs
 
-    if args.write:
-        changed = update_readme(Path(args.write))
-        print(f"{args.write}: {'updated' if changed else 'already up to date'}")
-    else:
+
+def _docs(args: argparse.Namespace) -> int:
+    from ops.docs import DocsError, config_reference, update_readme
+
+    if not args.write:
         print(config_reference())
+        return 0
+    try:
+        changed = update_readme(Path(args.write))
+    except DocsError as err:
+        raise Refused(f"--write {args.write}: {err}") from None
+    print(f"{args.write}: {'updated' if changed else 'already up to date'}")
     return 0
 
 
+# ------------------------------------------------------------------------------ keys
+
+
 def _keys(args: argparse.Namespace) -> int:
-    import datetime as dt
-
     from ops import keys
+    from ops.cloudflare import TokensApi
 
+    flag = "--stack-file" if args.stack_file else "--stack"
     path = Path(args.stack_file) if args.stack_file else stackfile.stack_path(args.stack, args.root)
     project = stackfile.project_name(args.root)
-    today = dt.date.fromisoformat(args.today) if args.today else dt.date.today()
+    today = args.today or dt.date.today()
+    data = stackfile.read_bytes(path, flag=flag)  # names the right flag when it is missing
     try:
         if args.keys_command == "status":
-            cfg = keys.parse_file(path.read_text(), args.stack, project)
-            rows = keys.status(cfg, today)
+            # The date rules are this command's verdicts (per token), not load errors.
+            sf = stackfile.parse(data, path=path, stack=args.stack, project=project)
+            rows = keys.status(sf.config(), today)
             print(keys.render_status(rows) if rows else "no R2 tokens in this stack")
-            return 0 if all(r.ok for r in rows) else 1
+            return 0 if all(r.ok for r in rows) else EXIT_FAILED
         if args.keys_command == "rotate":
             changes = keys.rotate(
                 path,
@@ -105,15 +198,36 @@ def _keys(args: argparse.Namespace) -> int:
                 due_only=args.due,
                 project=project,
             )
+            next_step = "`pulumi up` (creates the new tokens), then re-apply every service's env"
         else:
-            changes = keys.retire(path, stack=args.stack, token=args.token, project=project)
+            api = TokensApi.from_env()
+            usage = None
+            if api is not None:
+                cfg = keys.parse_file(data, args.stack, project, today)
+                usage = keys.cloudflare_lookup(cfg, api)
+            changes = keys.retire(
+                path,
+                stack=args.stack,
+                today=today,
+                token=args.token,
+                project=project,
+                force=args.risk_breaking_services,
+                usage=usage,
+            )
+            next_step = "`pulumi up` (deletes the old tokens)"
+    except keys.WriteFailed as err:
+        print(f"failed: {err}", file=sys.stderr)
+        return EXIT_FAILED
     except keys.KeysError as err:
         print(f"refused: {err}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     print("\n".join(changes) if changes else "nothing is due")
-    if changes:
-        print(f"edited {path}; next: `pulumi up`, then re-apply the env of every service")
+    if any(not c.startswith(("note:", "forced")) for c in changes):
+        print(f"edited {stackfile.display(path)}; next: {next_step}")
     return 0
+
+
+# ------------------------------------------------------------------------------ diff
 
 
 def _diff(args: argparse.Namespace) -> int:
@@ -121,20 +235,26 @@ def _diff(args: argparse.Namespace) -> int:
 
     try:
         changes, base_total, head_total = diff.diff(args.base, args.head, args.stack, args.root)
-    except (RuntimeError, OSError) as err:
+    except diff.DiffError as err:
         print(f"diff failed: {err}", file=sys.stderr)
-        return 2
+        return err.exit_code
     print(diff.render(changes, base_total, head_total, args.base, args.head or "working tree"))
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ops", description=__doc__)
+# ------------------------------------------------------------------------------ main
+
+
+def parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m ops", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("--root", type=Path, default=stackfile.ROOT, help=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", required=True)
+    stack_help = "stack name: reads Pulumi.<stack>.yaml (default: prod)"
 
     plan = sub.add_parser("plan", help="offline plan of a stack (mock runtime, no cloud)")
-    plan.add_argument("--stack", default="prod", help="stack name (Pulumi.<stack>.yaml)")
+    plan.add_argument("--stack", default="prod", type=_stack_arg, help=stack_help)
     plan.add_argument(
         "--mode",
         choices=("preview", "deployed"),
@@ -145,12 +265,18 @@ def main(argv: list[str] | None = None) -> int:
     plan.add_argument("--json", action="store_true", help="print the plan as JSON")
     plan.add_argument("--out", metavar="FILE", help="also write the JSON plan to FILE")
     plan.add_argument(
+        "--outputs",
+        metavar="FILE",
+        help="also write the stack outputs (secrets masked) as `pulumi stack output --json` "
+        "would, for `python -m storage_runtime env --outputs FILE`",
+    )
+    plan.add_argument(
         "--diagram", metavar="FILE", help="write a Mermaid diagram (and SVG if dot is installed)"
     )
     plan.set_defaults(func=_plan)
 
     cost_p = sub.add_parser("cost", help="monthly cost estimate from the stack's usage assumptions")
-    cost_p.add_argument("--stack", default="prod")
+    cost_p.add_argument("--stack", default="prod", type=_stack_arg, help=stack_help)
     cost_p.add_argument(
         "--sheet", help="price sheet in ops/prices (default: the stack's cost.priceSheet)"
     )
@@ -161,39 +287,95 @@ def main(argv: list[str] | None = None) -> int:
     diff_p = sub.add_parser("diff", help="offline diff of two revisions (git worktrees)")
     diff_p.add_argument("--base", required=True, help="git ref of the base, e.g. origin/main")
     diff_p.add_argument("--head", help="git ref of the head (default: the working tree)")
-    diff_p.add_argument("--stack", default="prod")
+    diff_p.add_argument("--stack", default="prod", type=_stack_arg, help=stack_help)
     diff_p.set_defaults(func=_diff)
 
     docs = sub.add_parser("docs", help="print the config reference generated from the classes")
-    docs.add_argument("--write", metavar="README", help="replace the table between the markers")
+    docs.add_argument("--write", metavar="README", help="replace the tables between the markers")
     docs.set_defaults(func=_docs)
 
     keys = sub.add_parser("keys", help="R2 key generations: status, rotate, retire")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     for command, text in (
-        ("status", "every token's generations with their age; exit 1 when one is overdue"),
+        ("status", "every token's generations with their age; exit 1 when one is not ok"),
         ("rotate", "append the next generation (both keys stay valid until retire)"),
-        ("retire", "drop every generation but the active one"),
+        ("retire", "drop every generation but the active one (after the overlap)"),
     ):
         p = keys_sub.add_parser(command, help=text)
-        p.add_argument("--stack", default="prod")
+        p.add_argument("--stack", default="prod", type=_stack_arg, help=stack_help)
         p.add_argument("--stack-file", help="edit/read this file instead of Pulumi.<stack>.yaml")
-        p.add_argument("--today", help="YYYY-MM-DD (default: today)")
+        p.add_argument(
+            "--today", type=_today_arg, help="YYYY-MM-DD, at most tomorrow (default: today)"
+        )
         if command != "status":
             p.add_argument("--token", help="only this token (`app/key` or `key`)")
         if command == "rotate":
-            p.add_argument("--label", help="generation label, e.g. 2026q4b for an extra rotation")
+            p.add_argument(
+                "--label",
+                type=_label_arg,
+                help="generation label, e.g. 2026q4b for an extra rotation",
+            )
             p.add_argument(
                 "--due", action="store_true", help="only tokens not yet rotated this quarter"
+            )
+        if command == "retire":
+            p.add_argument(
+                "--risk-breaking-services",
+                action="store_true",
+                help="retire even inside keyRotation.minOverlapDays or while Cloudflare saw "
+                "the old key in use: every service still on it loses storage access at the "
+                "next `pulumi up`",
             )
         p.set_defaults(func=_keys)
 
     from ops import replicate
 
     replicate.register(sub)
+    return parser
 
-    args = parser.parse_args(argv)
-    return int(args.func(args))
+
+def _run(argv: list[str] | None) -> int:
+    from components.schema import ConfigError
+    from ops.files import WriteError
+
+    args = parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (stackfile.StackFileError, ConfigError) as err:
+        print(f"stack {getattr(args, 'stack', 'prod')!r}: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except Refused as err:
+        print(f"refused: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except WriteError as err:
+        print(f"failed: {err}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def _quiet_stdout() -> None:
+    """After the reader of stdout went away, send what is left to /dev/null, so that the
+    interpreter's final flush does not complain either."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    # Ctrl-C inside the plan's event loop makes asyncio log the interrupted task as an
+    # "Exception in callback" traceback; the interruption is reported below instead.
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL)
+    try:
+        code = _run(argv)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's last flush
+        return code
+    except KeyboardInterrupt:
+        print("interrupted: stopped before finishing; no file was half-written", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        _quiet_stdout()
+        return EXIT_CLOSED_PIPE
 
 
 if __name__ == "__main__":

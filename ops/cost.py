@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from components.config import StackConfig
+from components.schema import ConfigError
 
 PRICES = Path(__file__).resolve().parent / "prices"
 
@@ -36,9 +37,11 @@ def sheets() -> list[str]:
 
 
 def load_sheet(name: str) -> PriceSheet:
+    if name not in sheets():
+        raise KeyError(
+            f"no price sheet {name!r}; accepted: {', '.join(sheets())} (files in ops/prices/)"
+        )
     path = PRICES / f"{name}.json"
-    if not path.exists():
-        raise KeyError(f"no price sheet {name!r}; sheets: {', '.join(sheets())}")
     data: dict[str, Any] = json.loads(path.read_text())
     fallback = load_sheet(data["fallback"]) if data.get("fallback") else None
     return PriceSheet(
@@ -53,9 +56,30 @@ class Line:
     quantity: float
     unit: str
     unit_price: float
+    """Dollars per `per` units (per 1,000,000 operations for R2 class A, ...)."""
     amount: float
+    per: float = 1.0
     provider: str = "aws"
     """Who bills it: `aws` or `cloudflare` (AWS Budgets see the `aws` lines only)."""
+
+    @property
+    def price_text(self) -> str:
+        """`$4.50 / 1M ops`, `$0.0045 / 1k requests`, `$0.025 / GB-month`."""
+        scale = {1.0: "", 1e3: "1k ", 1e4: "10k ", 1e6: "1M "}.get(self.per, f"{self.per:g} ")
+        unit = {"operations": "ops"}.get(self.unit, self.unit)
+        return f"{money(self.unit_price, unit_price=True)} / {scale}{unit}"
+
+
+def money(amount: float, *, unit_price: bool = False) -> str:
+    """`$1,234.50`, `-$0.15`; unit prices keep their significant digits (`$0.0045`)."""
+    if unit_price:
+        digits = f"{abs(amount):.6f}".rstrip("0")
+        whole, _, cents = digits.partition(".")
+        text = f"{int(whole):,}.{cents.ljust(2, '0')}"
+    else:
+        text = f"{abs(amount):,.2f}"
+    negative = amount < 0 and text.strip("0.,") != ""
+    return f"{'-' if negative else ''}${text}"
 
 
 @dataclass(frozen=True)
@@ -93,7 +117,11 @@ class Estimate:
 def estimate(
     cfg: StackConfig, sheet: PriceSheet | None = None, free_tier: bool | None = None
 ) -> Estimate:
-    sheet = sheet or load_sheet(cfg.cost.price_sheet)
+    if sheet is None:
+        try:
+            sheet = load_sheet(cfg.cost.price_sheet)
+        except KeyError as err:
+            raise ConfigError([f"cost.priceSheet: {err.args[0]}"]) from None
     free_tier = cfg.cost.r2_free_tier if free_tier is None else free_tier
     lines: list[Line] = []
 
@@ -104,7 +132,9 @@ def estimate(
             unit_price = sheet.price(price_key)
             provider = "cloudflare" if price_key.startswith("r2.") else "aws"
             amount = quantity / per * unit_price
-            lines.append(Line(app, item, quantity, unit, unit_price, amount, provider))
+            lines.append(
+                Line(app, item, quantity, unit, unit_price, amount, per=per, provider=provider)
+            )
 
     r2_totals = {"gb": 0.0, "class_a": 0.0, "class_b": 0.0}
     for app, app_cfg in cfg.apps.items():
@@ -192,7 +222,8 @@ def estimate(
                         unit,
                         price,
                         -quantity / per * price,
-                        "cloudflare",
+                        per=per,
+                        provider="cloudflare",
                     )
                 )
     return Estimate(sheet, lines, free_tier)
@@ -210,13 +241,13 @@ def render(est: Estimate) -> str:
                 line.app,
                 line.item,
                 f"{line.quantity:,.0f} {line.unit}",
-                f"${line.unit_price:g}",
-                f"${line.amount:,.2f}",
+                line.price_text,
+                money(line.amount),
             )
         )
     for app, amount in est.by_app().items():
-        rows.append((app, "subtotal", "", "", f"${amount:,.2f}"))
-    rows.append(("total", "", "", "", f"${est.total:,.2f}"))
+        rows.append((app, "subtotal", "", "", money(amount)))
+    rows.append(("total", "", "", "", money(est.total)))
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     body = [
         "  ".join(

@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from ops.files import write_atomic
 from ops.plan import Plan
 
 
@@ -159,10 +160,12 @@ def write_diagram(plan: Plan, path: Path) -> list[Path]:
     text = mermaid(plan)
     if path.suffix == ".md":
         text = f"```mermaid\n{text}```\n"
-    path.write_text(text)
+    write_atomic(path, text, flag="--diagram")
     written.append(path)
     if shutil.which("dot"):
         svg = path.with_suffix(".svg")
-        subprocess.run(["dot", "-Tsvg", "-o", str(svg)], input=dot(plan), text=True, check=True)
-        written.append(svg)
+        done = subprocess.run(["dot", "-Tsvg"], input=dot(plan), capture_output=True, text=True)
+        if done.returncode == 0:
+            write_atomic(svg, done.stdout, flag="--diagram")
+            written.append(svg)
     return written

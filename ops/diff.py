@@ -12,6 +12,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ops import stackfile
+from ops.cost import money
 
 #: Properties whose change replaces the resource (ForceNew in the providers), per type.
 REPLACES: dict[str, frozenset[str]] = {
@@ -125,47 +128,97 @@ def compare(base: dict[str, Any], head: dict[str, Any]) -> list[Change]:
     return changes
 
 
-@contextlib.contextmanager
-def worktree(repo: Path, ref: str) -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="ops-diff-"))
-    subprocess.run(
-        ["git", "-C", str(repo), "worktree", "add", "--detach", "--force", str(path), ref],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
+class DiffError(RuntimeError):
+    """The diff could not be made; `exit_code` 2 for a mistake in the arguments or in a
+    revision's stack file, 1 for a revision that cannot be planned."""
+
+    def __init__(self, message: str, exit_code: int = 1, stderr: str = "") -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+        self.stderr = stderr
+        """The failing child's own error output, when a child failed."""
+
+
+def _git(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
     try:
+        return subprocess.run(
+            ["git", "-C", str(repo), *args], capture_output=True, text=True, check=False
+        )
+    except FileNotFoundError:
+        raise DiffError("git is not installed; accepted: a machine with git on PATH", 2) from None
+
+
+def resolve(repo: Path, ref: str, flag: str) -> str:
+    """The commit `ref` names in `repo`, or a DiffError saying what is accepted."""
+    accepted = "a branch, tag or commit, e.g. origin/main or HEAD~1 (`git fetch` first)"
+    if not ref or ref.startswith("-"):
+        raise DiffError(f"{flag} {ref!r} is not a git revision; accepted: {accepted}", 2)
+    proc = _git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    if proc.returncode == 0:
+        return proc.stdout.strip()
+    if "not a git repository" in proc.stderr:
+        raise DiffError(
+            f"{repo} is not a git repository; accepted: run `ops diff` in a clone of this "
+            "project (it plans each revision in a git worktree)",
+            2,
+        )
+    raise DiffError(f"{flag} {ref!r} is not a commit in {repo}; accepted: {accepted}", 2)
+
+
+@contextlib.contextmanager
+def worktree(repo: Path, commit: str) -> Iterator[Path]:
+    """A detached worktree of `commit` in a temporary directory, removed (directory and git's
+    record of it) however the block ends: error, Ctrl-C or success."""
+    path = Path(tempfile.mkdtemp(prefix="ops-diff-"))
+    try:
+        proc = _git(repo, "worktree", "add", "--detach", "--force", str(path), commit)
+        if proc.returncode != 0:
+            raise DiffError(f"git worktree add {commit} failed: {proc.stderr.strip()}")
         yield path
     finally:
-        subprocess.run(
-            ["git", "-C", str(repo), "worktree", "remove", "--force", str(path)],
-            capture_output=True,
-        )
+        _git(repo, "worktree", "remove", "--force", str(path))
+        shutil.rmtree(path, ignore_errors=True)
+        _git(repo, "worktree", "prune")
 
 
-def plan_revision(root: Path, stack: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
+def _indent(text: str) -> str:
+    lines = text.strip().splitlines() or ["(no output)"]
+    return "\n".join(f"  | {line}" for line in lines[-40:])
+
+
+def plan_revision(
+    root: Path, stack: str, label: str = "the working tree"
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """(plan JSON, cost JSON) of the checkout at `root`, run with its own code."""
     env = {**os.environ, "PYTHONPATH": str(root)}
 
-    def run(*args: str) -> str:
+    def run(*args: str) -> Any:
         proc = subprocess.run(
             [sys.executable, "-m", "ops", *args], cwd=root, env=env, capture_output=True, text=True
         )
-        if proc.returncode not in (0, 1):  # 1 = mandatory policy violations, still a plan
-            raise RuntimeError(f"`ops {' '.join(args)}` failed in {root}:\n{proc.stderr.strip()}")
-        return proc.stdout
+        if proc.returncode in (130, -signal.SIGINT):
+            raise KeyboardInterrupt
+        if proc.returncode in (0, 1):  # 1 = mandatory policy violations, still a plan
+            with contextlib.suppress(ValueError):
+                return json.loads(proc.stdout)
+        raise DiffError(
+            f"`python -m ops {' '.join(args)}` failed for {label} (exit {proc.returncode}); "
+            f"its own error:\n{_indent(proc.stderr)}",
+            2 if proc.returncode == 2 else 1,
+            proc.stderr,
+        )
 
     # Deployed mode: the base is a deployed stack, and comparing known values shows more than
     # comparing "[unknown]" with "[unknown]". Revisions from before `--mode` plan that way.
     try:
-        plan = json.loads(run("plan", "--stack", stack, "--json", "--mode", "deployed"))
-    except RuntimeError as err:
-        if "--mode" not in str(err):
+        plan = run("plan", "--stack", stack, "--json", "--mode", "deployed")
+    except DiffError as err:
+        if "unrecognized arguments: --mode" not in err.stderr:
             raise
-        plan = json.loads(run("plan", "--stack", stack, "--json"))
+        plan = run("plan", "--stack", stack, "--json")
     try:
-        cost = json.loads(run("cost", "--stack", stack, "--json"))
-    except (RuntimeError, ValueError):
+        cost = run("cost", "--stack", stack, "--json")
+    except DiffError:
         cost = None  # revisions from before `ops cost`
     return plan, cost
 
@@ -173,13 +226,15 @@ def plan_revision(root: Path, stack: str) -> tuple[dict[str, Any], dict[str, Any
 def diff(
     base: str, head: str | None, stack: str = "prod", repo: Path = stackfile.ROOT
 ) -> tuple[list[Change], float | None, float | None]:
-    with worktree(repo, base) as base_root:
-        base_plan, base_cost = plan_revision(base_root, stack)
-    if head is None:
+    base_commit = resolve(repo, base, "--base")
+    head_commit = resolve(repo, head, "--head") if head is not None else None
+    with worktree(repo, base_commit) as base_root:
+        base_plan, base_cost = plan_revision(base_root, stack, f"--base {base}")
+    if head_commit is None:
         head_plan, head_cost = plan_revision(repo, stack)
     else:
-        with worktree(repo, head) as head_root:
-            head_plan, head_cost = plan_revision(head_root, stack)
+        with worktree(repo, head_commit) as head_root:
+            head_plan, head_cost = plan_revision(head_root, stack, f"--head {head}")
     return (
         compare(base_plan, head_plan),
         base_cost["total"] if base_cost else None,
@@ -208,10 +263,10 @@ def render(
             lines.append(f"      {path}: {_short(old)} => {_short(new)}")
     if base_total is not None and head_total is not None:
         delta = head_total - base_total
-        sign = "+" if delta >= 0 else "-"
+        sign = "+" if delta >= 0 else ""
         lines.append(
-            f"monthly cost: ${base_total:,.2f} -> ${head_total:,.2f} ({sign}${abs(delta):,.2f})"
+            f"monthly cost: {money(base_total)} -> {money(head_total)} ({sign}{money(delta)})"
         )
     elif head_total is not None:
-        lines.append(f"monthly cost: ${head_total:,.2f} (no estimate at {base})")
+        lines.append(f"monthly cost: {money(head_total)} (no estimate at {base})")
     return "\n".join(lines)

@@ -60,6 +60,7 @@ __all__ = [
 
 def load() -> StackConfig:
     """Read the running stack's config through `pulumi.Config` (the only place that does)."""
+    import datetime as dt
     import json
 
     import pulumi
@@ -86,4 +87,6 @@ def load() -> StackConfig:
         aws_region=pulumi.Config("aws").get("region"),
         stack=pulumi.get_stack(),
         project=project,
+        config_keys=present,
+        today=dt.date.today(),
     )

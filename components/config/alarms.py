@@ -199,7 +199,8 @@ class Alarms:
             key = (sub.protocol, sub.endpoint.lower())
             if key in seen:
                 problems.add(
-                    f"{join(path, 'subscriptions')}[{i}]", f"{sub.endpoint!r} is listed twice"
+                    f"{join(path, 'subscriptions')}[{i}]",
+                    f"{sub.endpoint!r} is listed twice; accepted: each endpoint once",
                 )
             seen.add(key)
 
@@ -223,7 +224,11 @@ def check_batch_reports(apps: dict[str, Any], problems: Problems) -> None:
                     f"{', '.join(others) or 'none declared'}",
                 )
             elif target_key == key:
-                problems.add(path, "a bucket cannot hold its own batch replication reports")
+                problems.add(
+                    path,
+                    "a bucket cannot hold its own batch replication reports; accepted: "
+                    f"another SSE-S3 bucket of app {app!r}",
+                )
             elif target.encryption.type != "sse-s3":
                 problems.add(
                     path,

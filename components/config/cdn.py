@@ -39,7 +39,8 @@ def check_acm_arn(value: str | None, path: str, problems: Problems) -> None:
     elif match[1] != "us-east-1":
         problems.add(
             path,
-            f"{value!r} is in {match[1]}; CloudFront only uses certificates in us-east-1",
+            f"{value!r} is in {match[1]}; CloudFront only uses certificates in us-east-1; "
+            "accepted: 'arn:aws:acm:us-east-1:<account>:certificate/<uuid>'",
         )
 
 
@@ -49,9 +50,51 @@ def check_path_pattern(value: str, path: str, problems: Problems) -> None:
         problems.add(path, f"{value!r} is not a CloudFront path pattern; accepted: {accepted}")
 
 
+#: CloudFront takes TTLs "from 0 to 3,153,600,000 seconds (100 years)" (CacheBehavior.MaxTTL).
+MAX_TTL = 3_153_600_000
+
+
+def check_ttl(value: int, path: str, problems: Problems) -> None:
+    if not 0 <= value <= MAX_TTL:
+        problems.add(
+            path,
+            f"{value!r} is out of range; accepted: 0-{MAX_TTL} seconds (CloudFront's limit, "
+            "100 years)",
+        )
+
+
+def check_tls_policy(tls: str, path: str, problems: Problems) -> None:
+    policies = ", ".join(CLOUDFRONT_TLS_POLICIES)
+    if tls in _CLOUDFRONT_OLD_TLS:
+        problems.add(path, f"{tls!r} is below TLSv1.2_2021; accepted: {policies}")
+    elif tls not in CLOUDFRONT_TLS_POLICIES:
+        problems.add(path, f"{tls!r} is not a CloudFront TLS policy; accepted: {policies}")
+
+
+def check_web_acl_arn(value: str | None, path: str, problems: Problems) -> None:
+    if value is not None and not _WAF_ARN.match(value):
+        problems.add(
+            path,
+            f"{value!r} is not a CloudFront-scope WAFv2 web ACL ARN; accepted: "
+            "'arn:aws:wafv2:us-east-1:<account>:global/webacl/<name>/<id>'",
+        )
+
+
+def check_zone(value: str | None, path: str, problems: Problems) -> None:
+    if value is not None and not _R53_ZONE.match(value):
+        problems.add(path, f"{value!r} is not a Route 53 zone id; accepted: e.g. 'Z0123456789ABC'")
+
+
+def check_aliases(aliases: tuple[str, ...], path: str, problems: Problems) -> None:
+    for i, alias in enumerate(aliases):
+        if not HOSTNAME.match(alias.removeprefix("*.")):
+            problems.add(
+                f"{path}[{i}]",
+                f"{alias!r} is not a hostname; accepted: e.g. 'cdn.example.com' or '*.example.com'",
+            )
+
+
 def check_ttls(obj: Any, path: str, problems: Problems) -> None:
-    if obj.min_ttl < 0:
-        problems.add(join(path, "minTtl"), f"{obj.min_ttl!r} is negative; accepted: >= 0")
     if not obj.min_ttl <= obj.default_ttl <= obj.max_ttl:
         problems.add(
             join(path, "defaultTtl"),
@@ -64,11 +107,11 @@ def check_ttls(obj: Any, path: str, problems: Problems) -> None:
 class _Caching:
     """What every cache behaviour sets: TTLs in seconds and compression."""
 
-    min_ttl: int = setting(0, doc="seconds")
+    min_ttl: int = setting(0, doc="seconds", check=check_ttl)
     default_ttl: int = setting(
-        86_400, doc="seconds (1 day), used when the origin sends no Cache-Control"
+        86_400, doc="seconds (1 day), used when the origin sends no Cache-Control", check=check_ttl
     )
-    max_ttl: int = setting(31_536_000, doc="seconds (1 year)")
+    max_ttl: int = setting(31_536_000, doc="seconds (1 year)", check=check_ttl)
     compress: bool = setting(True, doc="gzip/brotli for compressible content")
 
     def check(self, path: str, problems: Problems) -> None:
@@ -99,21 +142,15 @@ class Certificate:
         None, doc="existing ACM certificate in us-east-1; null creates one", check=check_acm_arn
     )
     route53_zone_id: str | None = setting(
-        None, doc="to create one: Route 53 zone for the DNS validation records"
+        None, doc="to create one: Route 53 zone for the DNS validation records", check=check_zone
     )
 
     def check(self, path: str, problems: Problems) -> None:
         if (self.arn is None) == (self.route53_zone_id is None):
             problems.add(
                 path,
-                "set exactly one of arn (an existing certificate) and route53ZoneId (create one "
-                "with DNS validation)",
-            )
-        if self.route53_zone_id is not None and not _R53_ZONE.match(self.route53_zone_id):
-            problems.add(
-                join(path, "route53ZoneId"),
-                f"{self.route53_zone_id!r} is not a Route 53 zone id; "
-                "accepted: e.g. 'Z0123456789ABC'",
+                "accepted: exactly one of arn (an existing certificate) and route53ZoneId "
+                "(create one with DNS validation)",
             )
 
 
@@ -134,9 +171,13 @@ class Cdn:
         "the identity's ARN: unknown until it exists, so a first preview cannot check the "
         "bucket policy; OAI cannot read SSE-KMS objects",
     )
-    aliases: tuple[str, ...] = setting((), doc="hostnames served (need a certificate)")
+    aliases: tuple[str, ...] = setting(
+        (), doc="hostnames served (need a certificate)", check=check_aliases
+    )
     certificate: Certificate | None = setting(None, doc="certificate for the aliases")
-    minimum_tls_version: str = setting("TLSv1.2_2021", doc="viewer TLS policy floor")
+    minimum_tls_version: str = setting(
+        "TLSv1.2_2021", doc="viewer TLS policy floor", check=check_tls_policy
+    )
     price_class: Literal["PriceClass_100", "PriceClass_200", "PriceClass_All"] = setting(
         "PriceClass_200", doc="edge locations used (200: Asia, Europe, North America)"
     )
@@ -149,25 +190,18 @@ class Cdn:
         (), doc="ordered cache behaviours, first match wins"
     )
     access_logs: CdnLogs | None = setting(None, doc="standard logs (v2) into an S3 bucket")
-    web_acl_arn: str | None = setting(None, doc="WAFv2 web ACL (scope CLOUDFRONT, us-east-1)")
+    web_acl_arn: str | None = setting(
+        None, doc="WAFv2 web ACL (scope CLOUDFRONT, us-east-1)", check=check_web_acl_arn
+    )
     comment: str = setting("", doc="shown in the console (at most 128 characters)")
 
     def check(self, path: str, problems: Problems) -> None:
         if not self.origins:
             problems.add(join(path, "origins"), "is empty; accepted: at least one bucket key")
         if len(set(self.origins)) != len(self.origins):
-            problems.add(join(path, "origins"), f"{list(self.origins)!r} lists a bucket twice")
-        tls = self.minimum_tls_version
-        if tls in _CLOUDFRONT_OLD_TLS:
             problems.add(
-                join(path, "minimumTlsVersion"),
-                f"{tls!r} is below TLSv1.2_2021; accepted: {', '.join(CLOUDFRONT_TLS_POLICIES)}",
-            )
-        elif tls not in CLOUDFRONT_TLS_POLICIES:
-            problems.add(
-                join(path, "minimumTlsVersion"),
-                f"{tls!r} is not a CloudFront TLS policy; accepted: "
-                f"{', '.join(CLOUDFRONT_TLS_POLICIES)}",
+                join(path, "origins"),
+                f"{list(self.origins)!r} lists a bucket twice; accepted: each bucket once",
             )
         if self.aliases and self.certificate is None:
             problems.add(
@@ -176,13 +210,17 @@ class Cdn:
                 "or certificate.route53ZoneId",
             )
         if self.certificate is not None and not self.aliases:
-            problems.add(join(path, "aliases"), "a certificate is set but no aliases use it")
-        for i, alias in enumerate(self.aliases):
-            if not HOSTNAME.match(alias.removeprefix("*.")):
-                problems.add(f"{join(path, 'aliases')}[{i}]", f"{alias!r} is not a hostname")
+            problems.add(
+                join(path, "aliases"),
+                "a certificate is set but no aliases use it; accepted: the hostnames it "
+                "covers, or no certificate",
+            )
         patterns = [b.path_pattern for b in self.behaviors]
         for dup in sorted({p for p in patterns if patterns.count(p) > 1}):
-            problems.add(join(path, "behaviors"), f"path pattern {dup!r} is used twice")
+            problems.add(
+                join(path, "behaviors"),
+                f"path pattern {dup!r} is used twice; accepted: one behaviour per pattern",
+            )
         for i, behavior in enumerate(self.behaviors):
             if behavior.origin is not None and behavior.origin not in self.origins:
                 problems.add(
@@ -193,11 +231,6 @@ class Cdn:
         if len(self.comment) > CLOUDFRONT_COMMENT:
             problems.add(
                 join(path, "comment"),
-                f"is {len(self.comment)} characters; CloudFront allows {CLOUDFRONT_COMMENT}",
-            )
-        if self.web_acl_arn is not None and not _WAF_ARN.match(self.web_acl_arn):
-            problems.add(
-                join(path, "webAclArn"),
-                f"{self.web_acl_arn!r} is not a CloudFront-scope WAFv2 web ACL ARN; accepted: "
-                "'arn:aws:wafv2:us-east-1:<account>:global/webacl/<name>/<id>'",
+                f"is {len(self.comment)} characters; CloudFront allows {CLOUDFRONT_COMMENT}; "
+                f"accepted: at most {CLOUDFRONT_COMMENT} characters",
             )

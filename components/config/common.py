@@ -2,28 +2,68 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
 import ipaddress
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from components.schema import Problems, join, setting
+from components.schema import Problems, did_you_mean, join, setting
 
 CORS_METHODS = ("GET", "PUT", "POST", "DELETE", "HEAD")
 
-_AWS_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
 _KMS_ARN = re.compile(r"^arn:aws[a-z-]*:kms:([a-z0-9-]+):\d{12}:key/[0-9a-f-]{36}$")
 _KMS_ALIAS_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:alias/")
 SLUG = re.compile(r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$")
 ZONE_ID = re.compile(r"^[0-9a-f]{32}$")
-_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
+_RFC3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})",
+    re.ASCII,
+)
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
 HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 
 
+@functools.cache
+def aws_regions() -> tuple[str, ...]:
+    """Every region of every partition in the endpoints data botocore ships (read offline)."""
+    from botocore.loaders import create_loader
+
+    data = create_loader().load_data("endpoints")
+    return tuple(sorted({r for p in data["partitions"] for r in p["regions"]}))
+
+
 def check_region(value: str, path: str, problems: Problems) -> None:
-    if not _AWS_REGION.match(value):
-        problems.add(path, f"{value!r} is not an AWS region; accepted: e.g. 'ap-northeast-2'")
+    regions = aws_regions()
+    if value not in regions:
+        problems.add(
+            path,
+            f"{value!r} is not an AWS region{did_you_mean(value, regions)}; accepted: one of the "
+            f"regions botocore knows: {', '.join(regions)}",
+        )
+
+
+def at_least(minimum: int, unit: str = "") -> Callable[[int, str, Problems], None]:
+    """A field check: whole numbers from `minimum` up."""
+
+    def check(value: int, path: str, problems: Problems) -> None:
+        if value < minimum:
+            problems.add(path, f"{value!r} is too small; accepted: >= {minimum}{unit}")
+
+    return check
+
+
+def in_range(low: int, high: int, unit: str = "") -> Callable[[int, str, Problems], None]:
+    """A field check: whole numbers from `low` to `high`, both included."""
+
+    def check(value: int, path: str, problems: Problems) -> None:
+        if not low <= value <= high:
+            problems.add(path, f"{value!r} is out of range; accepted: {low}-{high}{unit}")
+
+    return check
 
 
 def check_kms_arn(value: str | None, path: str, problems: Problems) -> None:
@@ -42,28 +82,65 @@ def check_kms_arn(value: str | None, path: str, problems: Problems) -> None:
         problems.add(path, f"{value!r} is not a KMS key ARN; accepted: {accepted}")
 
 
-def kms_key_region(arn: str) -> str | None:
+def kms_key_region(arn: str | None) -> str | None:
     """The region of a KMS key ARN (None if it is not one)."""
-    match = _KMS_ARN.match(arn)
+    match = _KMS_ARN.match(arn) if arn is not None else None
     return match[1] if match else None
 
 
+def check_kms_region(
+    arn: str | None, region: str | None, why: str, path: str, problems: Problems
+) -> None:
+    """A KMS key is usable only in its own region: refuse one from elsewhere."""
+    key_region = kms_key_region(arn)
+    if key_region is not None and region is not None and key_region != region:
+        problems.add(
+            path,
+            f"{arn!r} is a key in {key_region}, but {why} is in {region}; accepted: a key in "
+            f"{region} (arn:aws:kms:{region}:...), or null to create one",
+        )
+
+
+_LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+_ORIGIN_HOST = re.compile(rf"(\*\.)?({_LABEL}\.)*{_LABEL}", re.ASCII)
+
+
 def check_origin(origin: str, path: str, problems: Problems) -> None:
-    """A CORS origin is `*` or `scheme://host[:port]` (one `*` wildcard allowed), no path."""
+    """A CORS origin is `*` or `scheme://host[:port]` (one `*.` wildcard allowed), no path:
+    exactly what a browser sends in its `Origin` header."""
     if origin == "*":
         return
     accepted = "'*' or 'https://host[:port]' without a path (e.g. 'https://app.example.com')"
     parts = urlsplit(origin)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         problems.add(path, f"{origin!r} has no http(s) scheme; accepted: {accepted}")
-    elif parts.path not in ("", "/") or parts.query or parts.fragment:
+        return
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
         problems.add(path, f"{origin!r} has a path, query or fragment; accepted: {accepted}")
-    elif origin.endswith("/"):
+        return
+    if origin.endswith("/"):
         problems.add(
             path, f"{origin!r} ends with '/', browsers never send that; accepted: {accepted}"
         )
-    elif origin.count("*") > 1:
+        return
+    if origin.count("*") > 1:
         problems.add(path, f"{origin!r} has more than one '*'; accepted: {accepted}")
+        return
+    host, sep, port_text = parts.netloc.rpartition(":")
+    port: str | None = port_text
+    if not sep or "]" in port_text:  # no port (`[::1]` is an IPv6 literal without one)
+        host, port = parts.netloc, None
+    if port is not None and not (port.isascii() and port.isdigit() and 1 <= int(port) <= 65535):
+        problems.add(path, f"{origin!r} has port {port!r}; accepted: a port 1-65535, or none")
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        if not _ORIGIN_HOST.fullmatch(host):
+            problems.add(
+                path,
+                f"{origin!r} has host {host!r}, which is not a hostname (no spaces, uppercase "
+                f"or '_'); accepted: {accepted}",
+            )
 
 
 def check_cidr(value: str, path: str, problems: Problems) -> None:
@@ -73,16 +150,72 @@ def check_cidr(value: str, path: str, problems: Problems) -> None:
         problems.add(path, f"{value!r} is not a CIDR ({err}); accepted: e.g. '203.0.113.0/24'")
 
 
+def parse_time(value: str | None) -> dt.datetime | None:
+    """An RFC 3339 time with its offset (None when it is not one, or not a calendar time)."""
+    if value is None or not _RFC3339.fullmatch(value):
+        return None
+    try:
+        return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def parse_date(value: str | None) -> dt.date | None:
+    if value is None or not _DATE.fullmatch(value):
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def _check_when(
+    value: str | None,
+    path: str,
+    problems: Problems,
+    *,
+    form: re.Pattern[str],
+    read: Callable[[str], object | None],
+    what: str,
+    accepted: str,
+) -> None:
+    """The written form first (`form`), then the calendar (`read` gives None for 02-30)."""
+    if value is None:
+        return
+    if not form.fullmatch(value):
+        problems.add(path, f"{value!r} is not {what}; accepted: {accepted}")
+    elif read(value) is None:
+        problems.add(path, f"{value!r} is not on the calendar; accepted: {accepted}")
+
+
 def check_rfc3339(value: str | None, path: str, problems: Problems) -> None:
-    if value is not None and not _RFC3339.match(value):
-        problems.add(path, f"{value!r} is not an RFC 3339 time; accepted: '2027-01-01T00:00:00Z'")
+    accepted = "an RFC 3339 time with its zone, e.g. '2027-01-01T00:00:00Z' or '...+09:00'"
+    _check_when(
+        value,
+        path,
+        problems,
+        form=_RFC3339,
+        read=parse_time,
+        what="an RFC 3339 time",
+        accepted=accepted,
+    )
+
+
+def check_date(value: str | None, path: str, problems: Problems) -> None:
+    accepted = "a calendar date YYYY-MM-DD, e.g. '2026-10-01'"
+    _check_when(
+        value, path, problems, form=_DATE, read=parse_date, what="a date", accepted=accepted
+    )
 
 
 def check_bucket_lifecycle(bucket: Any, path: str, problems: Problems) -> None:
     """What S3 and R2 buckets share: unique rule ids, a sane multipart clean-up age."""
     ids = [rule.id for rule in bucket.lifecycle]
     for dup in sorted({i for i in ids if ids.count(i) > 1}):
-        problems.add(join(path, "lifecycle"), f"rule id {dup!r} is used twice")
+        problems.add(
+            join(path, "lifecycle"),
+            f"rule id {dup!r} is used twice; accepted: a unique id per rule of the bucket",
+        )
     days = bucket.abort_incomplete_multipart_days
     if not 1 <= days <= 365:
         problems.add(

@@ -132,7 +132,7 @@ def _too_long(path: str, what: str, name: str, limit: int, problems: Problems) -
         problems.add(
             path,
             f"the {what} name {name!r} is {len(name)} characters; AWS allows {limit}: "
-            "shorten the stack name or this key",
+            f"shorten the stack name or this key; accepted: names of at most {limit} characters",
         )
 
 

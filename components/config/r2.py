@@ -10,14 +10,22 @@ from components.config.common import (
     HOSTNAME,
     ZONE_ID,
     CorsRule,
+    at_least,
     check_bucket_lifecycle,
     check_cidr,
+    check_date,
     check_rfc3339,
+    in_range,
+    parse_time,
 )
 from components.schema import Problems, join, setting
 
 _R2_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
-_GENERATION = re.compile(r"^(\d{4})q([1-4])([a-z]?)$")
+#: ASCII only (`\d` would take full-width digits), matched whole (`$` allows a newline).
+_GENERATION = re.compile(r"([0-9]{4})q([1-4])([a-z]?)", re.ASCII)
+GENERATION_ACCEPTED = (
+    "YYYYqN with an optional lowercase letter for an extra rotation, e.g. '2026q4' or '2026q4b'"
+)
 
 #: The S3 API endpoint of each R2 jurisdiction; a jurisdictional bucket is only reachable on
 #: its own endpoint.
@@ -51,12 +59,26 @@ def check_r2_bucket_name(name: str, path: str, problems: Problems) -> None:
         )
 
 
+def is_generation(label: str) -> bool:
+    return _GENERATION.fullmatch(label) is not None
+
+
 def generation_key(label: str) -> tuple[int, int, str]:
     """Order of generation labels: `2026q3` < `2026q4` < `2026q4b` < `2027q1`."""
-    match = _GENERATION.match(label)
+    match = _GENERATION.fullmatch(label)
     if match is None:
-        raise ValueError(f"{label!r} is not a generation label")
+        raise ValueError(f"{label!r} is not a generation label; accepted: {GENERATION_ACCEPTED}")
     return int(match[1]), int(match[2]), match[3]
+
+
+def check_hostname(value: str, path: str, problems: Problems) -> None:
+    if not HOSTNAME.match(value):
+        problems.add(path, f"{value!r} is not a hostname; accepted: e.g. 'files.example.com'")
+
+
+def check_zone_id(value: str, path: str, problems: Problems) -> None:
+    if not ZONE_ID.match(value):
+        problems.add(path, f"{value!r} is not a Cloudflare id; accepted: 32 lowercase hex digits")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -95,21 +117,14 @@ class R2LifecycleRule:
 
 @dataclass(frozen=True, kw_only=True)
 class R2CustomDomain:
-    domain: str = setting(doc="hostname served from the bucket, e.g. 'files.example.com'")
-    zone_id: str = setting(doc="Cloudflare zone id (32 hex) that holds the hostname")
+    domain: str = setting(
+        doc="hostname served from the bucket, e.g. 'files.example.com'", check=check_hostname
+    )
+    zone_id: str = setting(
+        doc="Cloudflare zone id (32 hex) that holds the hostname", check=check_zone_id
+    )
     enabled: bool = setting(True, doc="false declares the domain but serves nothing")
     min_tls: Literal["1.2", "1.3"] = setting("1.2", doc="minimum TLS version")
-
-    def check(self, path: str, problems: Problems) -> None:
-        if not HOSTNAME.match(self.domain):
-            problems.add(
-                join(path, "domain"),
-                f"{self.domain!r} is not a hostname; accepted: e.g. 'files.example.com'",
-            )
-        if not ZONE_ID.match(self.zone_id):
-            problems.add(
-                join(path, "zoneId"), f"{self.zone_id!r} is not a zone id; accepted: 32 hex digits"
-            )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -153,15 +168,23 @@ class R2Token:
         doc="live key generations, oldest first, e.g. [2026q3, 2026q4]; the last is active"
     )
     rotated_on: str | None = setting(
-        None, doc="day the active generation was added (YYYY-MM-DD; `ops keys rotate` sets it)"
+        None,
+        doc="day the active generation was added (YYYY-MM-DD; `ops keys rotate` sets it)",
+        check=check_date,
     )
     owner: Literal["account", "user"] = setting(
         "account", doc="account tokens outlive the person who created them"
     )
     allow_ips: tuple[str, ...] = setting((), doc="only these client CIDRs may use the key")
     deny_ips: tuple[str, ...] = setting((), doc="these client CIDRs may not use the key")
-    not_before: str | None = setting(None, doc="RFC 3339 time before which the key is invalid")
-    expires_on: str | None = setting(None, doc="RFC 3339 time from which the key is invalid")
+    not_before: str | None = setting(
+        None, doc="RFC 3339 time before which the key is invalid", check=check_rfc3339
+    )
+    expires_on: str | None = setting(
+        None,
+        doc="RFC 3339 time from which the key is invalid (not in the past)",
+        check=check_rfc3339,
+    )
     services: tuple[str, ...] = setting((), doc="services that receive this key (env export)")
 
     def check(self, path: str, problems: Problems) -> None:
@@ -175,15 +198,17 @@ class R2Token:
                 "1 (steady state) or 2 (during a rotation)",
             )
         for i, label in enumerate(self.generations):
-            if not _GENERATION.match(label):
+            if not is_generation(label):
                 problems.add(
                     f"{gens}[{i}]",
-                    f"{label!r} is not a generation label; accepted: YYYYqN with an optional "
-                    "letter for an extra rotation, e.g. '2026q4' or '2026q4b'",
+                    f"{label!r} is not a generation label; accepted: {GENERATION_ACCEPTED}",
                 )
         if len(set(self.generations)) != len(self.generations):
-            problems.add(gens, f"{list(self.generations)!r} lists a generation twice")
-        elif all(_GENERATION.match(g) for g in self.generations):
+            problems.add(
+                gens,
+                f"{list(self.generations)!r} lists a generation twice; accepted: distinct labels",
+            )
+        elif all(is_generation(g) for g in self.generations):
             keys = [generation_key(g) for g in self.generations]
             if keys != sorted(keys):
                 problems.add(
@@ -191,19 +216,15 @@ class R2Token:
                     f"{list(self.generations)!r} is out of order; accepted: oldest first, "
                     "the active (newest) generation last",
                 )
-        if self.rotated_on is not None and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", self.rotated_on):
-            problems.add(
-                join(path, "rotatedOn"), f"{self.rotated_on!r} is not a date; accepted: YYYY-MM-DD"
-            )
         for key, values in (("allowIps", self.allow_ips), ("denyIps", self.deny_ips)):
             for i, cidr in enumerate(values):
                 check_cidr(cidr, f"{join(path, key)}[{i}]", problems)
-        check_rfc3339(self.not_before, join(path, "notBefore"), problems)
-        check_rfc3339(self.expires_on, join(path, "expiresOn"), problems)
-        if self.not_before and self.expires_on and self.not_before >= self.expires_on:
+        start, end = parse_time(self.not_before), parse_time(self.expires_on)
+        if start is not None and end is not None and start >= end:
             problems.add(
                 join(path, "expiresOn"),
-                f"{self.expires_on!r} is not after notBefore ({self.not_before})",
+                f"{self.expires_on!r} is not after notBefore {self.not_before!r} (compared as "
+                "instants, time zones included); accepted: an expiresOn after notBefore",
             )
 
     @property
@@ -213,17 +234,34 @@ class R2Token:
 
 @dataclass(frozen=True, kw_only=True)
 class CloudflareSettings:
-    account_id: str = setting(doc="Cloudflare account id (32 hex) owning the R2 buckets")
-
-    def check(self, path: str, problems: Problems) -> None:
-        if not ZONE_ID.match(self.account_id):
-            problems.add(
-                join(path, "accountId"),
-                f"{self.account_id!r} is not an account id; accepted: 32 lowercase hex digits",
-            )
+    account_id: str = setting(
+        doc="Cloudflare account id (32 hex) owning the R2 buckets", check=check_zone_id
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
 class KeyRotation:
-    max_age_days: int = setting(92, doc="an active key older than this fails `ops keys status`")
-    grace_days: int = setting(14, doc="days a retired generation may stay live after the rotation")
+    max_age_days: int = setting(
+        92,
+        doc="days; an active key older than this fails `ops keys status`",
+        check=in_range(1, 3660, " days"),
+    )
+    grace_days: int = setting(
+        14,
+        doc="days a retired generation may stay live after the rotation",
+        check=at_least(0, " days"),
+    )
+    min_overlap_days: int = setting(
+        7,
+        doc="days; `ops keys retire` refuses while the active generation is younger, so that "
+        "`pulumi up` and every service's redeploy fit in between",
+        check=at_least(0, " days"),
+    )
+
+    def check(self, path: str, problems: Problems) -> None:
+        if 0 <= self.grace_days < self.min_overlap_days:
+            problems.add(
+                join(path, "minOverlapDays"),
+                f"{self.min_overlap_days} is more than graceDays ({self.grace_days}): the old "
+                "key would be past its grace before it may be retired; accepted: <= graceDays",
+            )

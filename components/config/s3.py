@@ -12,8 +12,8 @@ from components.config.common import (
     CorsRule,
     check_bucket_lifecycle,
     check_kms_arn,
+    check_kms_region,
     check_region,
-    kms_key_region,
 )
 from components.schema import Problems, join, setting
 
@@ -79,16 +79,27 @@ def check_s3_bucket_name(name: str, path: str, problems: Problems) -> None:
         problems.add(path, f"{name!r} is not a valid bucket name; accepted: {accepted}")
     for prefix in _S3_RESERVED_PREFIXES:
         if name.startswith(prefix):
-            problems.add(path, f"{name!r} starts with the reserved prefix {prefix!r}")
+            problems.add(
+                path,
+                f"{name!r} starts with the reserved prefix {prefix!r}; accepted: a name "
+                f"without the prefixes {', '.join(_S3_RESERVED_PREFIXES)}",
+            )
     for suffix in _S3_RESERVED_SUFFIXES:
         if name.endswith(suffix):
-            problems.add(path, f"{name!r} ends with the reserved suffix {suffix!r}")
+            problems.add(
+                path,
+                f"{name!r} ends with the reserved suffix {suffix!r}; accepted: a name "
+                f"without the suffixes {', '.join(_S3_RESERVED_SUFFIXES)}",
+            )
     try:
         ipaddress.ip_address(name)
     except ValueError:
         pass
     else:
-        problems.add(path, f"{name!r} is formatted like an IP address, which S3 rejects")
+        problems.add(
+            path,
+            f"{name!r} is formatted like an IP address, which S3 rejects; accepted: {accepted}",
+        )
 
 
 # ---------------------------------------------------------------------------- S3 classes
@@ -112,14 +123,17 @@ def check_transitions(
     path: str,
     expiry_key: str,
     problems: Problems,
+    *,
+    first_day: int = 0,
 ) -> None:
     """Days strictly increasing, classes only moving down the waterfall, IA minimums, an
-    expiry after the last transition."""
+    expiry after the last transition. `first_day`: S3 moves current versions from day 0,
+    noncurrent ones ('NoncurrentDays ... must be a positive integer') from day 1."""
     previous: Transition | NoncurrentTransition | None = None
     for i, t in enumerate(transitions):
         here = f"{path}[{i}]"
-        if t.days < 0:
-            problems.add(f"{here}.days", f"{t.days!r} is negative; accepted: >= 0")
+        if t.days < first_day:
+            problems.add(f"{here}.days", f"{t.days!r} is too small; accepted: >= {first_day}")
         minimum = S3_MIN_TRANSITION_DAYS.get(t.storage_class, 0)
         if t.days < minimum:
             problems.add(
@@ -213,6 +227,7 @@ class LifecycleRule:
             join(path, "noncurrentTransitions"),
             join(path, "noncurrentExpirationDays"),
             problems,
+            first_day=1,
         )
         if self.keep_noncurrent_versions is not None:
             if self.noncurrent_expiration_days is None:
@@ -283,13 +298,13 @@ class Replication:
                 "false with replicationTimeControl true; S3 RTC requires replication metrics, "
                 "accepted: metrics true, or replicationTimeControl false",
             )
-        key_region = kms_key_region(self.kms_key_arn or "")
-        if key_region is not None and key_region != self.region:
-            problems.add(
-                join(path, "kmsKeyArn"),
-                f"{self.kms_key_arn!r} is a key in {key_region}; S3 encrypts replicas with a "
-                f"key of the replica's region, accepted: a key in {self.region}",
-            )
+        check_kms_region(
+            self.kms_key_arn,
+            self.region,
+            "the replica",
+            join(path, "kmsKeyArn"),
+            problems,
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -356,4 +371,12 @@ class S3Bucket:
             problems.add(
                 join(path, "replication"),
                 "replication needs versioning on the source; accepted: versioning: true",
+            )
+        replica_key = self.replication.kms_key_arn if self.replication is not None else None
+        if replica_key is not None and self.encryption.type != "sse-kms":
+            problems.add(
+                join(path, "replication.kmsKeyArn"),
+                f"{replica_key!r} would never be used: the source is {self.encryption.type} "
+                "and its replicas are encrypted the same way; accepted: encryption.type "
+                "'sse-kms' on the source, or no replication.kmsKeyArn",
             )

@@ -502,7 +502,7 @@ def test_derived_names_over_their_limits_fail_at_validation() -> None:
     destination = (
         f"apps.app.cdn.{key}: the CloudWatch Logs delivery destination name "
         f"'staging-eu-app-{key}-logs-s3' is 63 characters; AWS allows 60: shorten the stack "
-        "name or this key"
+        "name or this key; accepted: names of at most 60 characters"
     )
     assert lines == [destination]
     longer = parse_problems(raw, stack="staging-eu-central-12")

@@ -65,7 +65,10 @@ def test_sheets_carry_source_and_date() -> None:
     for name in cost.sheets():
         sheet = cost.load_sheet(name)
         assert sheet.source and sheet.date, name
-    with pytest.raises(KeyError, match="no price sheet 'nope'; sheets: public-2026-11, seeds"):
+    with pytest.raises(
+        KeyError,
+        match=r"no price sheet 'nope'; accepted: public-2026-11, seeds \(files in ops/prices/\)",
+    ):
         cost.load_sheet("nope")
 
 
@@ -117,6 +120,36 @@ def test_cli_json_and_table() -> None:
         [sys.executable, "-m", "ops", "cost"], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout
     assert "price sheet 'public-2026-11'" in table and "pingvas-studio  subtotal" in table
+
+
+def test_the_table_shows_each_unit_price_with_its_unit(prod_config: Any) -> None:
+    table = cost.render(cost.estimate(prod_config, cost.load_sheet("public-2026-11"), True))
+    assert "$4.50 / 1M ops" in table and "$0.36 / 1M ops" in table
+    assert "$0.0045 / 1k requests" in table
+    assert "$0.025 / GB-month" in table and "$0.12 / GB " in table
+    assert "-$0.15" in table and "-$2.65" in table
+    assert "$-" not in table and "$4.5 " not in table
+
+
+@pytest.mark.parametrize(
+    ("amount", "unit_price", "text"),
+    [
+        (4.5, True, "$4.50"),
+        (0.0045, True, "$0.0045"),
+        (0.36, True, "$0.36"),
+        (1234.5, False, "$1,234.50"),
+        (-0.15, False, "-$0.15"),
+        (-0.001, False, "$0.00"),
+        (0.0, False, "$0.00"),
+    ],
+)
+def test_money(amount: float, unit_price: bool, text: str) -> None:
+    assert cost.money(amount, unit_price=unit_price) == text
+
+
+def test_cloudfront_https_requests_are_priced_per_10k() -> None:
+    line = cost.Line("a", "CloudFront x HTTPS", 50_000, "requests", 0.012, 0.06, 10_000)
+    assert line.price_text == "$0.012 / 10k requests"
 
 
 def small_objects(bucket: dict[str, Any], gb: dict[str, float]) -> cost.Estimate:

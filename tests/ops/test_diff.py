@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -82,15 +85,16 @@ def clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def test_diff_between_two_commits(clone: Path) -> None:
+def test_diff_between_two_commits(clone: Path, tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "ops", "diff", "--base", "HEAD~1", "--head", "HEAD"],
         cwd=clone,
         capture_output=True,
         text=True,
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(clone)},
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(clone), "TMPDIR": str(tmp_path)},
     )
     assert proc.returncode == 0, proc.stderr
+    assert list(tmp_path.iterdir()) == [], "both worktrees are removed"
     out = proc.stdout
     assert "+- aws:s3/bucket:Bucket pingvas-studio-backups-bucket (replaced: bucket changed)" in out
     assert "bucket: pingvas-studio-backups => pingvas-studio-backup-archive" in out
@@ -138,3 +142,102 @@ def test_an_aliased_rename_is_an_update_and_a_provider_change_a_replacement() ->
     head = plan({**r("cert", cert, domainName="a.example", region="us-east-1"), "provider": None})
     (change,) = compare(base, head)
     assert change.kind == "replace" and change.replaced_by == ["(provider)"]
+
+
+# ---------------------------------------------------------------- when it cannot diff
+
+
+def run_diff(repo: Path, *args: str, tmpdir: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ops", "diff", *args],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(repo), "TMPDIR": str(tmpdir)},
+    )
+
+
+def worktrees(repo: Path) -> list[str]:
+    out = subprocess.run(
+        ["git", "-C", str(repo), "worktree", "list", "--porcelain"], capture_output=True, text=True
+    ).stdout
+    return [line for line in out.splitlines() if line.startswith("worktree ")]
+
+
+def test_a_bad_ref_is_a_usage_error(clone: Path, tmp_path: Path) -> None:
+    proc = run_diff(clone, "--base", "no-such-ref", tmpdir=tmp_path)
+    assert proc.returncode == 2
+    assert "diff failed: --base 'no-such-ref' is not a commit in" in proc.stderr
+    assert "accepted: a branch, tag or commit" in proc.stderr
+    assert list(tmp_path.iterdir()) == [] and len(worktrees(clone)) == 1
+    proc = run_diff(clone, "--base", "HEAD", "--head=--orphan", tmpdir=tmp_path)
+    assert proc.returncode == 2 and "--head '--orphan' is not a git revision" in proc.stderr
+
+
+def test_outside_a_git_repository(tmp_path: Path) -> None:
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    proc = subprocess.run(
+        [sys.executable, "-m", "ops", "--root", str(plain), "diff", "--base", "HEAD"],
+        cwd=plain,
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "TMPDIR": str(tmpdir)},
+    )
+    assert proc.returncode == 2
+    assert f"{plain} is not a git repository; accepted: run `ops diff` in a clone" in proc.stderr
+    assert list(tmpdir.iterdir()) == []
+
+
+@pytest.fixture(scope="module")
+def broken_base(clone: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A clone whose HEAD~1 cannot even import `ops.plan`."""
+    path = tmp_path_factory.mktemp("broken") / "repo"
+    subprocess.run(["git", "clone", "-q", str(clone), str(path)], check=True)
+    git = ["git", "-C", str(path), "-c", "user.name=t", "-c", "user.email=t@example.invalid"]
+    plan = path / "ops" / "plan.py"
+    good = plan.read_text()
+    plan.write_text(good + '\nraise RuntimeError("revision broken on purpose")\n')
+    subprocess.run([*git, "commit", "-qam", "broken"], check=True)
+    plan.write_text(good)
+    subprocess.run([*git, "commit", "-qam", "fixed"], check=True)
+    return path
+
+
+def test_a_revision_that_cannot_be_planned_shows_its_own_error(
+    broken_base: Path, tmp_path: Path
+) -> None:
+    proc = run_diff(broken_base, "--base", "HEAD~1", "--head", "HEAD", tmpdir=tmp_path)
+    assert proc.returncode == 1
+    assert (
+        "`python -m ops plan --stack prod --json --mode deployed` failed for --base HEAD~1 "
+        "(exit 1)" in proc.stderr
+    )
+    assert "  | RuntimeError: revision broken on purpose" in proc.stderr
+    assert "JSONDecodeError" not in proc.stderr
+    assert list(tmp_path.iterdir()) == [], "the worktree's temporary directory is removed"
+    assert len(worktrees(broken_base)) == 1, "git forgets the worktree too"
+
+
+def test_ctrl_c_removes_the_worktrees(clone: Path, tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ops", "diff", "--base", "HEAD~1", "--head", "HEAD"],
+        cwd=clone,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(clone), "TMPDIR": str(tmp_path)},
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 30
+    while not any(tmp_path.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.05)  # until the first worktree exists
+    time.sleep(1.0)
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C sends to the foreground group
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []
+    assert len(worktrees(clone)) == 1

@@ -301,7 +301,7 @@ def test_an_unknown_stack_is_exit_2_naming_the_stacks(tmp_path: Path) -> None:
         "--stack", "qa", "--app", "a", "--bucket", "b", "--dry-run", env=no_aws_env(tmp_path)
     )
     assert proc.returncode == 2
-    assert proc.stderr.startswith("replicate-existing: ") and "Pulumi.qa.yaml" in proc.stderr
+    assert "Pulumi.qa.yaml: no such stack file" in proc.stderr and "prod, staging" in proc.stderr
     assert "Traceback" not in proc.stderr
 
 
