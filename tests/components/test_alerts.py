@@ -207,7 +207,10 @@ def test_good_subscriptions_and_duplicates() -> None:
     (line,) = alarms_problems(
         {"subscriptions": [EMAIL, {**EMAIL, "endpoint": "Platform-Alerts@example.com"}]}
     )
-    assert line == "alarms.subscriptions[1]: 'Platform-Alerts@example.com' is listed twice"
+    assert (
+        line
+        == "alarms.subscriptions[1]: 'Platform-Alerts@example.com' is listed twice; accepted: each endpoint once"
+    )
 
 
 @pytest.mark.parametrize(

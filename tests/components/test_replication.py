@@ -359,7 +359,11 @@ def test_the_prod_images_bucket_has_its_batch_role_reporting_into_the_logs_bucke
     ("report", "fragment"),
     [
         ("nope", "'nope' is not a bucket of app 'app'; accepted: logs"),
-        ("data", "a bucket cannot hold its own batch replication reports"),
+        (
+            "data",
+            "a bucket cannot hold its own batch replication reports; accepted: another "
+            "SSE-S3 bucket of app 'app'",
+        ),
     ],
 )
 def test_batch_report_bucket_must_be_another_bucket_of_the_app(report: str, fragment: str) -> None:
