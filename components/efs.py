@@ -26,6 +26,8 @@ from components.config.names import EfsNames
 from components.kms import customer_managed_key, key_policy
 
 NFS_PORT = 2049
+#: Tag carrying the GB the usage assumptions put in the Standard class (read by the policy).
+EXPECTED_STANDARD_GB_TAG = "expected-standard-gb"
 
 #: What AWS Backup needs to back up one encrypted EFS file system (from the AWS managed
 #: AWSBackupServiceRolePolicyForBackup, narrowed to EFS and to this file system and key).
@@ -44,6 +46,9 @@ class SharedFileSystemArgs:
     """The file system's validated config."""
     names: EfsNames
     """Creation token and AWS Backup names, unique per account and region."""
+    expected_standard_gb: float | None = None
+    """GB the stack file's `usage` expects in the Standard class (tag expected-standard-gb:
+    the policy states the bursting baseline throughput it gives); None = not stated."""
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -96,6 +101,9 @@ class SharedFileSystem(pulumi.ComponentResource):
             lifecycle.append({"transition_to_ia": ia_policy(spec.transition_to_ia_days)})
         if spec.transition_to_primary_on_access:
             lifecycle.append({"transition_to_primary_storage_class": "AFTER_1_ACCESS"})
+        fs_tags = dict(tags)
+        if args.expected_standard_gb is not None:
+            fs_tags[EXPECTED_STANDARD_GB_TAG] = f"{args.expected_standard_gb:g}"
         self.file_system = aws.efs.FileSystem(
             f"{name}-file-system",
             creation_token=args.names.creation_token,
@@ -105,7 +113,7 @@ class SharedFileSystem(pulumi.ComponentResource):
             throughput_mode=spec.throughput_mode,
             provisioned_throughput_in_mibps=spec.provisioned_throughput_mibps,
             lifecycle_policies=lifecycle or None,
-            tags=tags,
+            tags=fs_tags,
             opts=guarded,
         )
         fs = self.file_system
@@ -193,8 +201,11 @@ class SharedFileSystem(pulumi.ComponentResource):
             opts=child,
         )
 
+        self.spec = spec
+        self.backup_vault_name: str | None = None
         if spec.backup is not None:
             self._backups(name, args.names, spec, key_arn, tags)
+            self.backup_vault_name = args.names.backup_vault
 
         self.file_system_id = fs.id
         self.arn = fs.arn

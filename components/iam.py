@@ -21,6 +21,14 @@ REPLICATION_SOURCE_OBJECT_ACTIONS = (
     "s3:GetObjectVersionTagging",
 )
 REPLICATION_DESTINATION_ACTIONS = ("s3:ReplicateObject", "s3:ReplicateDelete", "s3:ReplicateTags")
+#: S3 Batch Replication with a manifest S3 generates and does not store (S3 user guide,
+#: "Configuring IAM policies for Batch Replication"), plus its completion report.
+BATCH_REPLICATION_SOURCE_BUCKET_ACTIONS = (
+    "s3:GetReplicationConfiguration",
+    "s3:PutInventoryConfiguration",
+)
+BATCH_REPLICATION_SOURCE_OBJECT_ACTIONS = ("s3:InitiateReplication",)
+BATCH_REPLICATION_REPORT_ACTIONS = ("s3:PutObject",)
 
 
 def sid(*words: str) -> str:

@@ -7,7 +7,15 @@ one rule over the whole bucket, the replica's storage class, optional Replicatio
 with metrics (15 minutes, the only value S3 accepts), optional delete-marker replication, and,
 for SSE-KMS sources, replication of KMS-encrypted objects re-encrypted with the replica's key.
 With S3 Bucket Keys on (as `DataBucket` sets them), the KMS encryption context of an object is
-its bucket's ARN, not the object's: the role's KMS conditions accept both.
+its bucket's ARN, not the object's: the role's KMS conditions accept both. Replication
+metrics are on unless config turns them off (the replication alarms watch them; RTC needs
+them).
+
+Replication copies only objects written after the rule exists (`existing_object_replication`
+is refused by S3), so the component also provisions the role an S3 Batch Replication job
+assumes for the objects already there (`python -m ops replicate-existing`): exactly the
+actions of the S3 user guide for a job whose manifest S3 generates without storing it, on this
+source bucket, plus writing its completion report under one prefix of the report bucket.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ import pulumi_aws as aws
 
 from components import iam
 from components.config import Encryption, Replication, S3Bucket
+from components.config.names import batch_report_prefix
 from components.s3 import DataBucket, DataBucketArgs
 
 RTC_MINUTES = 15
@@ -40,6 +49,11 @@ class BucketReplicaArgs:
     """Replica region, name, storage class, RTC and delete-marker settings."""
     source_region: str
     """Region of the source bucket (for the KMS `kms:ViaService` conditions)."""
+    batch_role_name: str | None = None
+    """Name of the IAM role S3 Batch Operations assumes to replicate the objects that predate
+    the rule (`ops replicate-existing`); None = no such role."""
+    report_bucket: DataBucket | None = None
+    """Bucket receiving the Batch Replication completion reports; None = no reports."""
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -160,8 +174,12 @@ class BucketReplica(pulumi.ComponentResource):
                 "status": "Enabled",
                 "event_threshold": {"minutes": RTC_MINUTES},
             }
+        elif spec.metrics:
+            # Metrics without RTC: no threshold (it belongs to RTC's missed-threshold events).
+            destination["metrics"] = {"status": "Enabled"}
+        self.rule_id = rule_id(spec)
         rule: Any = {
-            "id": f"replicate-to-{spec.region}",
+            "id": self.rule_id,
             "status": "Enabled",
             "priority": 1,
             # A filter selects the V2 schema, which is what allows delete-marker replication.
@@ -190,6 +208,12 @@ class BucketReplica(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=depends),
         )
 
+        self.batch_role: aws.iam.Role | None = None
+        if args.batch_role_name is not None:
+            self.batch_role = self._batch_replication_role(name, args)
+
+        self.spec = spec
+        self.source_bucket_name = source.spec.name
         self.replica_bucket_name = self.replica.bucket_name
         self.replica_arn = self.replica.arn
         self.role_arn = self.role.arn
@@ -198,5 +222,60 @@ class BucketReplica(pulumi.ComponentResource):
                 "replica_bucket_name": self.replica_bucket_name,
                 "replica_arn": self.replica_arn,
                 "role_arn": self.role_arn,
+                "batch_role_arn": self.batch_role.arn if self.batch_role else None,
             }
         )
+
+    def _batch_replication_role(self, name: str, args: BucketReplicaArgs) -> aws.iam.Role:
+        """The role of `ops replicate-existing`'s S3 Batch Replication job: assumable by S3
+        Batch Operations only, it may read this rule and generate the manifest on the source,
+        start replication of the source's objects, and write the completion report under its
+        prefix; the objects themselves are copied by S3 with the replication role."""
+        assert args.batch_role_name is not None
+        source = args.source
+        child = pulumi.ResourceOptions(parent=self)
+        role = aws.iam.Role(
+            f"{name}-batch-role",
+            name=args.batch_role_name,
+            description=f"S3 Batch Replication of the existing objects of {source.spec.name}",
+            assume_role_policy=iam.assume_role_policy("batchoperations.s3.amazonaws.com"),
+            tags=dict(args.tags),
+            opts=child,
+        )
+        statements: list[dict[str, Any]] = [
+            {
+                "Sid": "ReadRuleAndGenerateManifest",
+                "Effect": "Allow",
+                "Action": list(iam.BATCH_REPLICATION_SOURCE_BUCKET_ACTIONS),
+                "Resource": source.arn,
+            },
+            {
+                "Sid": "StartReplicationOfSourceObjects",
+                "Effect": "Allow",
+                "Action": list(iam.BATCH_REPLICATION_SOURCE_OBJECT_ACTIONS),
+                "Resource": pulumi.Output.concat(source.arn, "/*"),
+            },
+        ]
+        if args.report_bucket is not None:
+            statements.append(
+                {
+                    "Sid": "WriteCompletionReport",
+                    "Effect": "Allow",
+                    "Action": list(iam.BATCH_REPLICATION_REPORT_ACTIONS),
+                    "Resource": pulumi.Output.concat(
+                        args.report_bucket.arn, "/", batch_report_prefix(source.spec.name), "*"
+                    ),
+                }
+            )
+        aws.iam.RolePolicy(
+            f"{name}-batch-role-policy",
+            role=role.id,
+            policy=iam.document(statements),
+            opts=child,
+        )
+        return role
+
+
+def rule_id(spec: Replication) -> str:
+    """The id of the replication rule (the `RuleId` dimension of its metrics)."""
+    return f"replicate-to-{spec.region}"

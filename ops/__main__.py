@@ -84,6 +84,7 @@ def _plan(args: argparse.Namespace) -> int:
     from ops.diagram import write_diagram
     from ops.files import write_atomic
     from ops.plan import PlanError, render_tree, run_plan
+    from ops.summary import budget_lines
 
     out = _writable(args.out, "--out")
     outputs = _writable(args.outputs, "--outputs")
@@ -122,6 +123,10 @@ def _plan(args: argparse.Namespace) -> int:
             print(f"  {v}")
         print()
         print(cost.render(estimate))
+        budgets = budget_lines(plan.resources)
+        if budgets:
+            print()
+            print("\n".join(budgets))
     return EXIT_FAILED if any(v.level == "mandatory" for v in violations) else 0
 
 
@@ -322,6 +327,10 @@ def parser() -> argparse.ArgumentParser:
                 "next `pulumi up`",
             )
         p.set_defaults(func=_keys)
+
+    from ops import replicate
+
+    replicate.register(sub)
     return parser
 
 

@@ -59,6 +59,8 @@ class Line:
     """Dollars per `per` units (per 1,000,000 operations for R2 class A, ...)."""
     amount: float
     per: float = 1.0
+    provider: str = "aws"
+    """Who bills it: `aws` or `cloudflare` (AWS Budgets see the `aws` lines only)."""
 
     @property
     def price_text(self) -> str:
@@ -86,10 +88,12 @@ class Estimate:
     lines: list[Line]
     free_tier: bool
 
-    def by_app(self) -> dict[str, float]:
+    def by_app(self, provider: str | None = None) -> dict[str, float]:
+        """Monthly amount per app, of one provider's lines when `provider` is given."""
         out: dict[str, float] = {}
         for line in self.lines:
-            out[line.app] = out.get(line.app, 0.0) + line.amount
+            if provider is None or line.provider == provider:
+                out[line.app] = out.get(line.app, 0.0) + line.amount
         return out
 
     @property
@@ -126,8 +130,10 @@ def estimate(
     ) -> None:
         if quantity:
             unit_price = sheet.price(price_key)
+            provider = "cloudflare" if price_key.startswith("r2.") else "aws"
+            amount = quantity / per * unit_price
             lines.append(
-                Line(app, item, quantity, unit, unit_price, quantity / per * unit_price, per)
+                Line(app, item, quantity, unit, unit_price, amount, per=per, provider=provider)
             )
 
     r2_totals = {"gb": 0.0, "class_a": 0.0, "class_b": 0.0}
@@ -216,7 +222,8 @@ def estimate(
                         unit,
                         price,
                         -quantity / per * price,
-                        per,
+                        per=per,
+                        provider="cloudflare",
                     )
                 )
     return Estimate(sheet, lines, free_tier)

@@ -60,7 +60,53 @@ def graph(
         for key, fs in sorted((entry.get("efs") or {}).items()):
             nodes.append((_id(app, "efs", key), f"EFS {key} ({fs['path']})", "fs"))
         apps.append((app, entry.get("description", ""), nodes))
+    _monitoring(plan.outputs.get("monitoring") or {}, apps, edges)
     return apps, edges
+
+
+def _monitoring(
+    monitoring: dict[str, Any],
+    apps: list[tuple[str, str, list[tuple[str, str, str]]]],
+    edges: list[tuple[str, str, str]],
+) -> None:
+    """Alert topics as a group of their own; per app one node per watched resource with its
+    alarms, and its budget; edges to what they watch and to the topic they notify."""
+    topics = sorted(monitoring.get("topics") or {})
+    if not topics:
+        return
+    primary = str(monitoring.get("primaryRegion") or topics[0])
+    nodes_of = {app: nodes for app, _, nodes in apps}
+    for app, entry in sorted((monitoring.get("apps") or {}).items()):
+        nodes = nodes_of.get(app)
+        if nodes is None:
+            continue
+        by_target: dict[tuple[str, str], list[str]] = {}
+        for alarm in entry.get("alarms") or []:
+            region = alarm.get("region") or primary
+            metric = str(alarm["metric"]).split(" ", 1)[-1]
+            by_target.setdefault((alarm["watches"], region), []).append(metric)
+        for (watches, region), metrics in sorted(by_target.items()):
+            kind, key = watches.split(".", 1)
+            node = _id(app, "alarms", kind, key, region)
+            nodes.append((node, f"alarms {', '.join(metrics)} ({region})", "alarm"))
+            edges.append((node, _id(app, kind, key), "watches"))
+            edges.append((node, _id("alerts", region), "notifies"))
+        budget = entry.get("budget")
+        if budget:
+            node = _id(app, "budget")
+            label = (
+                f"AWS Budget ${budget['limitUsd']}/month (estimate ${budget['estimateUsd']} "
+                f"+ {budget['headroomPercent']:g}%)"
+            )
+            nodes.append((node, label, "budget"))
+            edges.append((node, _id("alerts", primary), "notifies"))
+    apps.append(
+        (
+            "alerts",
+            "SNS alert topics",
+            [(_id("alerts", region), f"SNS alerts ({region})", "topic") for region in topics],
+        )
+    )
 
 
 SHAPES = {
@@ -68,6 +114,9 @@ SHAPES = {
     "key": ('{{"', '"}}'),
     "cdn": ('(["', '"])'),
     "fs": ('[/"', '"/]'),
+    "alarm": ('>"', '"]'),
+    "budget": ('[["', '"]]'),
+    "topic": ('(("', '"))'),
 }
 
 
@@ -86,7 +135,15 @@ def mermaid(plan: Plan) -> str:
 
 def dot(plan: Plan) -> str:
     apps, edges = graph(plan)
-    shapes = {"bucket": "cylinder", "key": "hexagon", "cdn": "box3d", "fs": "folder"}
+    shapes = {
+        "bucket": "cylinder",
+        "key": "hexagon",
+        "cdn": "box3d",
+        "fs": "folder",
+        "alarm": "cds",
+        "budget": "note",
+        "topic": "circle",
+    }
     lines = ["digraph stack {", "  rankdir=LR; node [fontname=Helvetica, fontsize=10];"]
     for app, _description, nodes in apps:
         lines.append(f'  subgraph cluster_{_id(app)} {{ label="{app}";')

@@ -210,6 +210,23 @@ class PlanMocks(pulumi.runtime.Mocks):
             rid = inputs.get("name") or _uuid(typ, name)
             kind = typ.split(":")[-1].lower()
             state.update(arn=arn("backup", f"{kind}:{rid}"))
+        elif typ == "aws:sns/topic:Topic":
+            topic = inputs.get("name") or f"{name}-{_hex(name, n=7)}"
+            rid = arn("sns", topic)  # a topic's id is its ARN
+            state.update(arn=rid, name=topic)
+        elif typ == "aws:sns/topicSubscription:TopicSubscription":
+            rid = f"{inputs.get('topic')}:{_uuid(typ, name)}"
+            state.update(arn=rid)
+        elif typ == "aws:cloudwatch/metricAlarm:MetricAlarm":
+            rid = inputs.get("name") or name
+            state.update(arn=arn("cloudwatch", f"alarm:{rid}"))
+        elif typ == "aws:cloudwatch/eventRule:EventRule":
+            rid = inputs.get("name") or name
+            state.update(arn=arn("events", f"rule/{rid}"))
+        elif typ == "aws:budgets/budget:Budget":
+            budget = inputs.get("name") or name
+            rid = f"{AWS_ACCOUNT}:{budget}"
+            state.update(arn=f"arn:aws:budgets::{AWS_ACCOUNT}:budget/{budget}")
         elif typ == "cloudflare:index/r2Bucket:R2Bucket":
             rid = inputs.get("name", name)
             state.setdefault("jurisdiction", "default")

@@ -321,3 +321,100 @@ def _backup_plan(i: dict[str, Any]) -> str:
         f"{r['ruleName']}: {r.get('schedule')} keep {r.get('lifecycle', {}).get('deleteAfter')} d"
         for r in i["rules"]
     )
+
+
+def _topic_of(i: dict[str, Any], key: str) -> str:
+    value = i.get(key)
+    values = value if isinstance(value, list) else [value]
+    return ",".join(str(v).rsplit(":", 1)[-1] if v != UNKNOWN else "topic" for v in values)
+
+
+@_for("aws:sns/topic:Topic")
+def _topic(i: dict[str, Any]) -> str:
+    key = "CMK" if i.get("kmsMasterKeyId") else "NOT ENCRYPTED"
+    return f"name={i.get('name')}{_region(i)} encrypted={key}"
+
+
+@_for("aws:sns/topicPolicy:TopicPolicy")
+def _topic_policy(i: dict[str, Any]) -> str:
+    return _policy_sids(i.get("policy"))
+
+
+@_for("aws:sns/topicSubscription:TopicSubscription")
+def _subscription(i: dict[str, Any]) -> str:
+    return f"{i.get('protocol')} -> {i.get('endpoint')}{_region(i)}"
+
+
+_COMPARISONS = {
+    "GreaterThanThreshold": ">",
+    "GreaterThanOrEqualToThreshold": ">=",
+    "LessThanThreshold": "<",
+    "LessThanOrEqualToThreshold": "<=",
+}
+
+
+@_for("aws:cloudwatch/metricAlarm:MetricAlarm")
+def _metric_alarm(i: dict[str, Any]) -> str:
+    dims = ",".join(f"{k}={v}" for k, v in sorted((i.get("dimensions") or {}).items()))
+    periods = i.get("evaluationPeriods")
+    return (
+        f"{i.get('namespace')} {i.get('metricName')} {i.get('statistic')} "
+        f"{_COMPARISONS.get(i.get('comparisonOperator', ''), '?')} {i.get('threshold')} "
+        f"for {periods}x{i.get('period')}s [{dims}]{_region(i)} -> {_topic_of(i, 'alarmActions')}"
+    )
+
+
+@_for("aws:cloudwatch/eventRule:EventRule")
+def _event_rule(i: dict[str, Any]) -> str:
+    pattern = i.get("eventPattern")
+    if not isinstance(pattern, str) or pattern == UNKNOWN:
+        return str(pattern)
+    doc = json.loads(pattern)
+    detail = doc.get("detail") or {}
+    filters = " ".join(f"{k}={','.join(map(str, v))}" for k, v in sorted(detail.items()))
+    return f"{','.join(doc.get('source', []))} {','.join(doc.get('detail-type', []))}: {filters}"
+
+
+@_for("aws:cloudwatch/eventTarget:EventTarget")
+def _event_target(i: dict[str, Any]) -> str:
+    return f"rule={i.get('rule')} -> {_topic_of(i, 'arn')}"
+
+
+@_for("aws:budgets/budget:Budget")
+def _budget(i: dict[str, Any]) -> str:
+    tags = i.get("tags") or {}
+    filters = "; ".join(
+        f"{f['name']} {','.join(f.get('values', []))}" for f in i.get("costFilters", [])
+    )
+    notify = ", ".join(
+        f"{n['notificationType']} > {n['threshold']:g}%" for n in i.get("notifications", [])
+    )
+    return (
+        f"{i.get('timeUnit')} {i.get('budgetType')} limit ${i.get('limitAmount')} "
+        f"= estimate ${tags.get('estimate-usd')} + {tags.get('headroom-percent')}% headroom; "
+        f"{filters}; notify {notify}"
+    )
+
+
+@_for("aws:costexplorer/costAllocationTag:CostAllocationTag")
+def _cost_tag(i: dict[str, Any]) -> str:
+    return f"tag {i.get('tagKey')} {i.get('status')}"
+
+
+BUDGET = "aws:budgets/budget:Budget"
+
+
+def budget_lines(resources: list[Registration]) -> list[str]:
+    """The budgets beside the estimate they come from, for the end of `ops plan`."""
+    budgets = [r for r in resources if r.type == BUDGET]
+    if not budgets:
+        return []
+    rows = []
+    for r in sorted(budgets, key=lambda r: str((r.inputs.get("tags") or {}).get("app"))):
+        tags = r.inputs.get("tags") or {}
+        limit = f"${r.inputs.get('limitAmount')}"
+        rows.append(
+            f"  {tags.get('app', r.name):<16} {limit:>11} = AWS estimate "
+            f"${tags.get('estimate-usd')} + {tags.get('headroom-percent')}% headroom"
+        )
+    return ["AWS Budgets (monthly, per app; R2 is billed by Cloudflare):", *rows]

@@ -41,6 +41,13 @@ INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 SG = "aws:ec2/securityGroup:SecurityGroup"
 SG_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
 KMS_KEY = "aws:kms/key:Key"
+ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+EVENT_RULE = "aws:cloudwatch/eventRule:EventRule"
+EVENT_TARGET = "aws:cloudwatch/eventTarget:EventTarget"
+TOPIC = "aws:sns/topic:Topic"
+SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
+BACKUP_SELECTION = "aws:backup/selection:Selection"
+BACKUP_PLAN = "aws:backup/plan:Plan"
 R2_BUCKET = "cloudflare:index/r2Bucket:R2Bucket"
 R2_LIFECYCLE = "cloudflare:index/r2BucketLifecycle:R2BucketLifecycle"
 TOKENS = ("cloudflare:index/accountToken:AccountToken", "cloudflare:index/apiToken:ApiToken")
@@ -68,6 +75,18 @@ SMALL_OBJECT_KB = 128
 SMALL_OBJECT_CLASSES = ("GLACIER", "DEEP_ARCHIVE")
 #: Bucket tag with the typical object size in KB (`typicalObjectSizeKb` in the config).
 OBJECT_SIZE_TAG = "typical-object-size-kb"
+
+#: File-system tag with the GB the usage assumptions put in the Standard class.
+EXPECTED_STANDARD_GB_TAG = "expected-standard-gb"
+#: EFS bursting mode (EFS user guide, "Throughput modes"; what's new 2020-06-30): baseline
+#: 50 KiB/s per GiB of Standard storage, at least 1 MiB/s; reads metered at one third; every
+#: file system bursts to at least 100 MiB/s while it has credits.
+EFS_BASELINE_KIBPS_PER_GIB = 50
+EFS_MIN_BASELINE_MIBPS = 1.0
+EFS_READ_METERING = 3
+EFS_BURST_MIBPS = 100.0
+#: The states of an AWS Backup job that did not produce a recovery point.
+BACKUP_FAILED_STATES = ("FAILED", "ABORTED", "EXPIRED")
 
 #: How the offline plan marks an unknown value.
 PLAN_UNKNOWN = "[unknown]"
@@ -577,6 +596,169 @@ def _nfs_from_groups(r: Resource) -> Iterator[str]:
                 yield "inline ingress opens NFS (2049) to an address range"
 
 
+def _bursting_baseline(r: Resource) -> Iterator[str]:
+    if r.type != EFS or (r.props.get("throughputMode") or "bursting") != "bursting":
+        return
+    expected = (r.props.get("tags") or {}).get(EXPECTED_STANDARD_GB_TAG)
+    if expected is None:
+        return
+    gib = float(expected) * 1e9 / 2**30
+    baseline = max(gib * EFS_BASELINE_KIBPS_PER_GIB / 1024, EFS_MIN_BASELINE_MIBPS)
+    if baseline < EFS_BURST_MIBPS:
+        yield (
+            f"bursting mode with {float(expected):g} GB expected in the Standard class "
+            f"({gib:.0f} GiB): once burst credits are spent it runs at its baseline of "
+            f"{baseline:.1f} MiB/s (50 KiB/s per GiB; reads are metered at one third, so up to "
+            f"{baseline * EFS_READ_METERING:.1f} MiB/s of pure reads), where bursts reach "
+            f"{EFS_BURST_MIBPS:g} MiB/s. For loads that stay above it (e.g. model loads on "
+            "many nodes), use throughputMode 'elastic' (billed per GB transferred)"
+        )
+
+
+# ------------------------------------------------------------------- alarms, topics
+
+
+def _as_list(value: Any) -> list[Any]:
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        return list(value)
+    return [] if value is None else [value]
+
+
+def _topics_named(r: Resource, prop: str, topics: Sequence[Resource]) -> list[Resource]:
+    """The topics `r.props[prop]` (an ARN or a list of them) names: by declared dependency,
+    else by the topic name an ARN ends with (`arn:aws:sns:<region>:<account>:<name>`)."""
+    deps = r.dependencies.get(prop, ())
+    if deps:
+        return [t for t in topics if t.urn in deps]
+    arns = [str(v) for v in _as_list(r.props.get(prop))]
+    return [t for t in topics if any(arn.rsplit(":", 1)[-1] == t.props.get("name") for arn in arns)]
+
+
+def _same_region(a: Resource, b: Resource) -> bool:
+    """Both in the provider's region (no `region`) or both in the same named one."""
+    return a.props.get("region") == b.props.get("region")
+
+
+def _routed(r: Resource, prop: str, resources: Sequence[Resource]) -> str | None:
+    """None when `r` notifies an SNS topic of its own region, else what is wrong."""
+    topics = _topics_named(r, prop, _of(resources, TOPIC))
+    if not topics:
+        return "notifies no SNS topic of this stack"
+    if not any(_same_region(r, t) for t in topics):
+        where = r.props.get("region") or "the provider's region"
+        return (
+            f"notifies only topics of another region than its own ({where}), which CloudWatch "
+            "and EventBridge cannot deliver to"
+        )
+    return None
+
+
+def _replication_alarmed(r: Resource, resources: Sequence[Resource]) -> Iterator[str]:
+    source = r.props.get("bucket")
+    # Only alarms on the metric are read further: others (EFS, CloudFront) may carry ids
+    # unknown at preview in their dimensions.
+    alarms = [
+        a
+        for a in _of(resources, ALARM)
+        if a.props.get("namespace") == "AWS/S3"
+        and a.props.get("metricName") == "OperationsFailedReplication"
+    ]
+    for rule in r.props.get("rules", []):
+        if rule.get("status") == "Disabled":
+            continue
+        destination = rule.get("destination", {})
+        dest = str(destination.get("bucket", "")).split(":::")[-1]
+        what = f"rule {rule.get('id')!r} ({source!r} -> {dest!r})"
+        if destination.get("metrics", {}).get("status") != "Enabled":
+            yield (
+                f"{what} has no replication metrics, so nothing can see its failures; "
+                "enable replication.metrics"
+            )
+            continue
+        watching = [
+            a
+            for a in alarms
+            if dict(a.props.get("dimensions") or {})
+            == {"SourceBucket": source, "DestinationBucket": dest, "RuleId": rule.get("id")}
+        ]
+        if not watching:
+            yield (
+                f"{what} has no alarm on AWS/S3 OperationsFailedReplication with its "
+                "SourceBucket, DestinationBucket and RuleId: failed replications go unnoticed; "
+                "enable alarms.replication"
+            )
+            continue
+        problems = [_routed(a, "alarmActions", resources) for a in watching]
+        if all(problems):
+            yield f"{what}: alarm {watching[0].name} {problems[0]}"
+
+
+def _pattern(rule: Resource) -> Mapping[str, Any]:
+    raw = rule.props.get("eventPattern")
+    try:
+        doc = json.loads(raw) if isinstance(raw, str) else raw
+    except ValueError:
+        return {}
+    return doc if isinstance(doc, Mapping) else {}
+
+
+def _watches_backup_failures(rule: Resource, vaults: set[str]) -> bool:
+    pattern = _pattern(rule)
+    detail = pattern.get("detail") or {}
+    named = set(_as_list(detail.get("backupVaultName")))
+    return (
+        "aws.backup" in _as_list(pattern.get("source"))
+        and "Backup Job State Change" in _as_list(pattern.get("detail-type"))
+        and set(BACKUP_FAILED_STATES) <= set(_as_list(detail.get("state")))
+        and (not named or bool(vaults & named))
+    )
+
+
+def _backups_alarmed(fs: Resource, resources: Sequence[Resource]) -> Iterator[str]:
+    selections = [
+        s for s in _of(resources, BACKUP_SELECTION) if fs.urn in s.dependencies.get("resources", ())
+    ]
+    if not selections:
+        return  # not backed up by this stack
+    plans = [
+        p
+        for p in _of(resources, BACKUP_PLAN)
+        if any(refers_to(s, "planId", p, key="name") for s in selections)
+    ]
+    vaults = {str(rule.get("targetVaultName")) for p in plans for rule in p.props.get("rules", [])}
+    rules = [e for e in _of(resources, EVENT_RULE) if _watches_backup_failures(e, vaults)]
+    targets = [
+        t
+        for t in _of(resources, EVENT_TARGET)
+        if any(refers_to(t, "rule", e, key="name") for e in rules)
+    ]
+    if not rules or not targets:
+        yield (
+            f"backed up to vault {', '.join(sorted(vaults)) or '?'} with no EventBridge rule on "
+            f"its backup jobs ending {', '.join(BACKUP_FAILED_STATES)} that targets an SNS "
+            "topic: failed nightly backups go unnoticed; enable alarms.backup"
+        )
+        return
+    problems = [_routed(t, "arn", resources) for t in targets]
+    if all(problems):
+        yield f"backup-failure rule target {targets[0].name} {problems[0]}"
+
+
+def _failures_alarmed(r: Resource, resources: Sequence[Resource]) -> Iterator[str]:
+    if r.type == REPLICATION:
+        yield from _replication_alarmed(r, resources)
+    else:
+        yield from _backups_alarmed(r, resources)
+
+
+def _topic_subscribed(topic: Resource, resources: Sequence[Resource]) -> Iterator[str]:
+    if not any(topic in _topics_named(s, "topic", [topic]) for s in _of(resources, SUBSCRIPTION)):
+        yield (
+            "alert topic has no subscription: its alarms, backup events and budget "
+            "notifications reach nobody; add alarms.subscriptions"
+        )
+
+
 # -------------------------------------------------------------------------------- R2
 
 
@@ -719,6 +901,27 @@ RULES: tuple[Rule, ...] = (
         "Buckets, file systems and keys are protected (but in DELETABLE_STACKS).",
         "mandatory",
         _protected,
+    ),
+    Rule(
+        "storage-failures-alarmed",
+        "Every replicated bucket and every backed-up file system has an alarm routed to an "
+        "SNS topic of its own region.",
+        "mandatory",
+        stack=_failures_alarmed,
+        subjects=(REPLICATION, EFS),
+    ),
+    Rule(
+        "alert-topic-subscribed",
+        "Alert topics have at least one subscription.",
+        "advisory",
+        stack=_topic_subscribed,
+        subjects=(TOPIC,),
+    ),
+    Rule(
+        "efs-bursting-baseline",
+        "The baseline throughput a bursting file system falls back to, from its expected size.",
+        "advisory",
+        _bursting_baseline,
     ),
     Rule(
         "lifecycle-minimum-storage-duration",

@@ -100,7 +100,7 @@ def test_offline_outputs_feed_storage_runtime_env(tmp_path: Path) -> None:
     outputs = tmp_path / "outputs.json"
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         assert main(["plan", "--stack", "prod", "--outputs", str(outputs)]) == 0
-    assert set(json.loads(outputs.read_text())) == {"endpoints"}
+    assert set(json.loads(outputs.read_text())) == {"endpoints", "monitoring"}
     proc = subprocess.run(
         [
             sys.executable,

@@ -22,6 +22,11 @@ CLOUDFRONT_COMMENT = 128
 LOG_DELIVERY_NAME = 60
 BACKUP_NAME = 50
 EFS_CREATION_TOKEN = 64
+SNS_TOPIC_NAME = 256
+CLOUDWATCH_ALARM_NAME = 255
+EVENT_RULE_NAME = 64
+BUDGET_NAME = 100
+IAM_ROLE_NAME = 64
 
 Check = tuple[str, str, int]
 """(what the name is for, the name, its limit)."""
@@ -85,6 +90,43 @@ class EfsNames:
         yield "AWS Backup selection", self.backup_selection, BACKUP_NAME
 
 
+@dataclass(frozen=True)
+class OperationsNames:
+    """The names of what watches the stack, all `<stack>-...`: the alert topic (one name,
+    one topic per region), alarms `<stack>-<app>-<key>-<what>`, the backup-failure rule of
+    a file system, an app's budget, a replicated bucket's S3 Batch Operations role. Alarms
+    and rules are found by these prefixes in the topic's and key's policies."""
+
+    stack: str
+
+    @property
+    def alert_topic(self) -> str:
+        return f"{self.stack}-storage-alerts"
+
+    @property
+    def prefix(self) -> str:
+        """What every alarm, rule and budget name of the stack starts with."""
+        return f"{self.stack}-"
+
+    def alarm(self, app: str, key: str, what: str) -> str:
+        return f"{self.stack}-{app}-{key}-{what}"
+
+    def backup_failure_rule(self, app: str, key: str) -> str:
+        return f"{self.stack}-{app}-{key}-backup-failed"
+
+    def budget(self, app: str) -> str:
+        return f"{self.stack}-{app}-monthly"
+
+    def batch_replication_role(self, app: str, key: str) -> str:
+        return f"{self.stack}-{app}-{key}-batch-replication"
+
+
+def batch_report_prefix(source_bucket: str) -> str:
+    """Where in the report bucket S3 Batch Replication writes a job's completion report
+    (`<prefix>job-<id>/...`); the Batch Operations role may write there and nowhere else."""
+    return f"batch-replication/{source_bucket}/"
+
+
 def _too_long(path: str, what: str, name: str, limit: int, problems: Problems) -> None:
     if len(name) > limit:
         problems.add(
@@ -96,7 +138,20 @@ def _too_long(path: str, what: str, name: str, limit: int, problems: Problems) -
 
 def check_physical_names(apps: dict[str, Any], stack: str, problems: Problems) -> None:
     """Every derived name within its AWS limit, reported on the config key it comes from."""
+    ops = OperationsNames(stack)
+    _too_long("alarms", "SNS topic", ops.alert_topic, SNS_TOPIC_NAME, problems)
     for app, app_cfg in apps.items():
+        _too_long(f"apps.{app}", "AWS Budget", ops.budget(app), BUDGET_NAME, problems)
+        for key, bucket in app_cfg.s3.items():
+            if bucket.replication is not None:
+                path = f"apps.{app}.s3.{key}.replication"
+                role = ops.batch_replication_role(app, key)
+                _too_long(path, "IAM role", role, IAM_ROLE_NAME, problems)
+                alarm = ops.alarm(app, key, "replication-latency")
+                _too_long(path, "CloudWatch alarm", alarm, CLOUDWATCH_ALARM_NAME, problems)
+        for key in app_cfg.efs:
+            rule = ops.backup_failure_rule(app, key)
+            _too_long(f"apps.{app}.efs.{key}", "EventBridge rule", rule, EVENT_RULE_NAME, problems)
         for key, cdn in app_cfg.cdn.items():
             path = f"apps.{app}.cdn.{key}"
             for what, name, limit in CdnNames.of(stack, app, key, len(cdn.behaviors)).checks():

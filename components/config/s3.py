@@ -275,6 +275,16 @@ class Replication:
         True, doc="S3 RTC: 99.99% of objects within 15 minutes, with replication metrics"
     )
     delete_markers: bool = setting(False, doc="replicate delete markers too")
+    metrics: bool = setting(
+        True,
+        doc="S3 Replication metrics (billed as CloudWatch custom metrics): what the replication "
+        "alarms watch; RTC needs them",
+    )
+    batch_report_bucket: str | None = setting(
+        None,
+        doc="key of this app's SSE-S3 bucket receiving the completion reports of "
+        "`ops replicate-existing`; null = the bucket's accessLogs bucket (none: no report)",
+    )
     kms_key_arn: str | None = setting(
         None,
         doc="SSE-KMS sources: replica key in the replica region; null creates one",
@@ -282,6 +292,12 @@ class Replication:
     )
 
     def check(self, path: str, problems: Problems) -> None:
+        if self.replication_time_control and not self.metrics:
+            problems.add(
+                join(path, "metrics"),
+                "false with replicationTimeControl true; S3 RTC requires replication metrics, "
+                "accepted: metrics true, or replicationTimeControl false",
+            )
         check_kms_region(
             self.kms_key_arn,
             self.region,

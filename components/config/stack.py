@@ -11,6 +11,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from components.config.alarms import Alarms, AppBudget, check_batch_reports
 from components.config.cdn import Cdn
 from components.config.common import SLUG, check_kms_region, check_region, parse_date, parse_time
 from components.config.efs import Efs
@@ -38,6 +39,7 @@ class AppConfig:
     cdn: dict[str, Cdn] = setting(factory=dict, doc="CloudFront distributions over `s3` buckets")
     efs: dict[str, Efs] = setting(factory=dict, doc="encrypted EFS file systems by key")
     usage: Usage = setting(factory=Usage, doc="monthly usage assumptions for the cost estimate")
+    budget: AppBudget = setting(factory=AppBudget, doc="this app's AWS Budget")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,6 +53,9 @@ class StackSettings:
     )
     key_rotation: KeyRotation = setting(factory=KeyRotation, doc="R2 key age policy")
     cost: CostSettings = setting(factory=CostSettings, doc="cost estimate settings")
+    alarms: Alarms = setting(
+        factory=Alarms, doc='alert topics, alarms and budgets (README, "Operating")'
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,6 +68,7 @@ class StackConfig:
     cloudflare: CloudflareSettings | None = None
     key_rotation: KeyRotation = field(default_factory=KeyRotation)
     cost: CostSettings = field(default_factory=CostSettings)
+    alarms: Alarms = field(default_factory=Alarms)
 
 
 def _check_r2(cfg: StackSettings, problems: Problems) -> None:
@@ -171,6 +177,7 @@ def _check_stack(cfg: StackSettings, aws_region: str | None, problems: Problems)
     _check_r2(cfg, problems)
     _check_usage(cfg, problems)
     _check_cdn(cfg, aws_region, problems)
+    check_batch_reports(cfg.apps, problems)
     names: dict[str, str] = {}
 
     def claim(name: str, path: str) -> None:
@@ -358,4 +365,5 @@ def parse_stack_config(
         cloudflare=settings.cloudflare,
         key_rotation=settings.key_rotation,
         cost=settings.cost,
+        alarms=settings.alarms,
     )

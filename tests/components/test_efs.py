@@ -334,4 +334,10 @@ def test_long_keys_fail_at_validation_naming_the_key_and_the_limit() -> None:
         parse_stack_config(stack, aws_region="ap-northeast-2", stack="staging")
     vault = f"apps.app.efs.{long_key}: the AWS Backup vault name 'staging-app-{long_key}-backups'"
     assert f"{vault} is 60 characters; AWS allows 50: shorten" in "\n".join(info.value.problems)
-    assert all("AWS allows 50" in line for line in info.value.problems), info.value.problems
+    rule = (
+        f"apps.app.efs.{long_key}: the EventBridge rule name 'staging-app-{long_key}-backup-failed'"
+    )
+    assert f"{rule} is 66 characters; AWS allows 64: shorten" in "\n".join(info.value.problems)
+    assert all(
+        "AWS allows 50" in line or "EventBridge rule" in line for line in info.value.problems
+    ), info.value.problems

@@ -395,7 +395,7 @@ def test_plan_exits_non_zero_on_a_mandatory_violation(tmp_path: Path) -> None:
         text=True,
     )
     assert proc.returncode == 1, proc.stderr
-    assert "policy: 1 mandatory, 1 advisory, 0 could not run (preview mode)" in proc.stdout
+    assert "policy: 1 mandatory, 2 advisory, 0 could not run (preview mode)" in proc.stdout
     assert (
         "[mandatory] stateful-protected: pingvas-studio-models-bucket: stateful resource is not protected"
         in proc.stdout
@@ -407,7 +407,7 @@ def test_plan_exits_non_zero_on_a_mandatory_violation(tmp_path: Path) -> None:
         text=True,
     )
     assert ok.returncode == 0
-    assert "policy: 0 mandatory, 1 advisory, 0 could not run (preview mode)" in ok.stdout
+    assert "policy: 0 mandatory, 2 advisory, 0 could not run (preview mode)" in ok.stdout
 
 
 # ---------------------------------------------------------------- preview fidelity

@@ -6,6 +6,7 @@ on the prod and staging plans in both modes."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,10 +16,12 @@ from pulumi_policy import EnforcementLevel
 from pulumi_policy.policy import _PolicyAnalyzerServicer
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
 
+from ops import stackfile
 from ops.plan import Plan, run_plan
 from policy import crossguard
 from policy.rules import PLAN_UNKNOWN, RULES, Resource, Violation, evaluate
 
+ROOT = stackfile.ROOT
 TLS_DENY = json.dumps(
     {
         "Statement": [
@@ -151,6 +154,145 @@ def thumbnails(storage_class: str, **lifecycle: Any) -> list[Resource]:
 
 
 TOKEN_RESOURCES = json.dumps({"com.cloudflare.edge.r2.bucket.acct_default_files": "*"})
+
+TOPIC_T = "aws:sns/topic:Topic"
+ALARM_T = "aws:cloudwatch/metricAlarm:MetricAlarm"
+REPLICATION_T = "aws:s3/bucketReplicationConfig:BucketReplicationConfig"
+EFS_T = "aws:efs/fileSystem:FileSystem"
+RULE_T = "aws:cloudwatch/eventRule:EventRule"
+TARGET_T = "aws:cloudwatch/eventTarget:EventTarget"
+DIMENSIONS = {"SourceBucket": "data", "DestinationBucket": "replica", "RuleId": "to-tokyo"}
+
+
+def urn(typ: str, name: str) -> str:
+    return f"urn:pulumi:test::p::{typ}::{name}"
+
+
+def named(typ: str, resource: str, physical: str, **props: Any) -> Resource:
+    """`res` for types whose inputs have a `name` of their own."""
+    deps = props.pop("deps", {})
+    return Resource(
+        typ, resource, urn(typ, resource), {"name": physical, **props}, dependencies=deps
+    )
+
+
+def alert_topic(region: str | None = None, subscribed: bool = True) -> list[Resource]:
+    """A topic as a first preview sees it (its ARN unknown) and, if asked, a subscription."""
+    extra: dict[str, Any] = {"region": region} if region else {}
+    out = [named(TOPIC_T, "alerts", "t-storage-alerts", kmsMasterKeyId=PLAN_UNKNOWN, **extra)]
+    if subscribed:
+        out.append(
+            res(
+                "aws:sns/topicSubscription:TopicSubscription",
+                "alerts-email",
+                deps={"topic": (urn(TOPIC_T, "alerts"),)},
+                topic=PLAN_UNKNOWN,
+                protocol="email",
+                endpoint="platform-alerts@example.com",
+                **extra,
+            )
+        )
+    return out
+
+
+def replicated(
+    *, alarmed: bool = True, dimensions: dict[str, str] | None = None, metrics: bool = True,
+    alarm_region: str | None = None, topic_region: str | None = None, by_arn: bool = False,
+) -> list[Resource]:  # fmt: skip
+    destination: dict[str, Any] = {"bucket": "arn:aws:s3:::replica"}
+    if metrics:
+        destination["metrics"] = {"status": "Enabled"}
+    out = [
+        res(REPLICATION_T, "crr", bucket="data", rules=[{"id": "to-tokyo", "status": "Enabled", "destination": destination}]),
+        *alert_topic(topic_region),
+    ]  # fmt: skip
+    if alarmed:
+        where: dict[str, Any] = {"region": alarm_region} if alarm_region else {}
+        actions: dict[str, Any] = (
+            {"alarmActions": ["arn:aws:sns:ap-northeast-2:123456789012:t-storage-alerts"]}
+            if by_arn
+            else {
+                "deps": {"alarmActions": (urn(TOPIC_T, "alerts"),)},
+                "alarmActions": [PLAN_UNKNOWN],
+            }
+        )
+        out.append(
+            res(
+                ALARM_T,
+                "failed",
+                namespace="AWS/S3",
+                metricName="OperationsFailedReplication",
+                dimensions=dimensions or DIMENSIONS,
+                **where,
+                **actions,
+            )
+        )
+    # An EFS alarm whose dimension is unknown at preview: never read by the replication check.
+    out.append(
+        res(
+            ALARM_T,
+            "burst",
+            namespace="AWS/EFS",
+            metricName="BurstCreditBalance",
+            dimensions={"FileSystemId": PLAN_UNKNOWN},
+            deps={"dimensions": (urn(EFS_T, "fs"),), "alarmActions": (urn(TOPIC_T, "alerts"),)},
+            alarmActions=[PLAN_UNKNOWN],
+        )
+    )
+    return out
+
+
+BACKUP_PATTERN = json.dumps(
+    {
+        "source": ["aws.backup"],
+        "detail-type": ["Backup Job State Change"],
+        "detail": {"backupVaultName": ["vault"], "state": ["FAILED", "ABORTED", "EXPIRED"]},
+    }
+)
+
+
+def backed_up(
+    *, rule: bool = True, target: bool = True, pattern: str = BACKUP_PATTERN, backup: bool = True
+) -> list[Resource]:
+    fs = res(EFS_T, "fs", protect=True, encrypted=True, kmsKeyId=PLAN_UNKNOWN)
+    out = [fs, *alert_topic()]
+    if backup:
+        out += [
+            named("aws:backup/plan:Plan", "plan", "daily", rules=[{"ruleName": "daily", "targetVaultName": "vault"}]),
+            res(
+                "aws:backup/selection:Selection",
+                "selection",
+                deps={"resources": (fs.urn,), "planId": (urn("aws:backup/plan:Plan", "plan"),)},
+                resources=[PLAN_UNKNOWN],
+                planId=PLAN_UNKNOWN,
+            ),
+        ]  # fmt: skip
+    if rule:
+        out.append(named(RULE_T, "backup-failed", "t-backup-failed", eventPattern=pattern))
+    if target:
+        out.append(
+            res(
+                TARGET_T,
+                "backup-failed-to-topic",
+                deps={"rule": (urn(RULE_T, "backup-failed"),), "arn": (urn(TOPIC_T, "alerts"),)},
+                rule="t-backup-failed",
+                arn=PLAN_UNKNOWN,
+            )
+        )
+    return out
+
+
+def bursting(gb: str, **props: Any) -> Resource:
+    return res(
+        EFS_T,
+        "fs",
+        protect=True,
+        encrypted=True,
+        kmsKeyId="k",
+        tags={"expected-standard-gb": gb},
+        **props,
+    )
+
 
 CASES: list[tuple[str, list[Resource], list[Resource]]] = [
     (
@@ -527,6 +669,28 @@ CASES: list[tuple[str, list[Resource], list[Resource]]] = [
         thumbnails("GLACIER", transitionDefaultMinimumObjectSize="varies_by_storage_class"),
         thumbnails("INTELLIGENT_TIERING"),
     ),
+    ("storage-failures-alarmed", replicated(), replicated(alarmed=False)),
+    ("storage-failures-alarmed", replicated(by_arn=True), replicated(metrics=False)),
+    (
+        "storage-failures-alarmed",
+        replicated(alarm_region="ap-northeast-1", topic_region="ap-northeast-1"),
+        replicated(alarm_region="ap-northeast-1"),
+    ),
+    (
+        "storage-failures-alarmed",
+        replicated(),
+        replicated(dimensions={**DIMENSIONS, "RuleId": "another-rule"}),
+    ),
+    ("storage-failures-alarmed", backed_up(), backed_up(rule=False)),
+    ("storage-failures-alarmed", backed_up(backup=False, rule=False), backed_up(target=False)),
+    (
+        "storage-failures-alarmed",
+        backed_up(),
+        backed_up(pattern=BACKUP_PATTERN.replace(', "EXPIRED"', "")),
+    ),
+    ("alert-topic-subscribed", alert_topic(), alert_topic(subscribed=False)),
+    ("efs-bursting-baseline", [bursting("5000")], [bursting("500")]),
+    ("efs-bursting-baseline", [bursting("500", throughputMode="elastic")], [bursting("1")]),
 ]
 
 
@@ -811,5 +975,88 @@ def test_stack_plans_pass_every_mandatory_rule_and_every_rule_runs(
     violations = plan.violations()
     assert [v for v in violations if v.level == "mandatory"] == []
     assert [v for v in violations if v.unverified] == []
-    expected = ["lifecycle-small-objects-stay"] if stack == "prod" else []
+    expected = ["efs-bursting-baseline"]
+    if stack == "prod":
+        expected.append("lifecycle-small-objects-stay")
     assert sorted(v.rule for v in violations) == expected
+
+
+# ------------------------------------------------------------ alarms on silent failures
+
+
+def test_replication_without_an_alarm_is_a_mandatory_violation_that_says_what_to_enable() -> None:
+    (v,) = [v for v in evaluate(replicated(alarmed=False)) if v.rule == "storage-failures-alarmed"]
+    assert v.level == "mandatory" and not v.unverified
+    assert v.message == (
+        "rule 'to-tokyo' ('data' -> 'replica') has no alarm on AWS/S3 OperationsFailedReplication "
+        "with its SourceBucket, DestinationBucket and RuleId: failed replications go unnoticed; "
+        "enable alarms.replication"
+    )
+
+
+def test_an_alarm_routed_to_a_topic_of_another_region_is_a_violation() -> None:
+    """CloudWatch notifies only topics of the alarm's own region."""
+    (v,) = [
+        v
+        for v in evaluate(replicated(alarm_region="us-east-1", topic_region="ap-northeast-1"))
+        if v.rule == "storage-failures-alarmed"
+    ]
+    assert "notifies only topics of another region than its own (us-east-1)" in v.message
+
+
+def test_a_backed_up_file_system_without_a_failure_rule_is_a_violation() -> None:
+    (v,) = [v for v in evaluate(backed_up(rule=False)) if v.rule == "storage-failures-alarmed"]
+    assert v.name == "fs" and v.level == "mandatory"
+    assert v.message.startswith(
+        "backed up to vault vault with no EventBridge rule on its backup jobs"
+    )
+    assert "enable alarms.backup" in v.message
+
+
+def test_an_event_pattern_unknown_at_preview_cannot_be_verified() -> None:
+    (v,) = [
+        v for v in evaluate(backed_up(pattern=PLAN_UNKNOWN)) if v.rule == "storage-failures-alarmed"
+    ]
+    assert (v.level, v.unverified) == ("mandatory", True)
+    assert (
+        v.message
+        == "cannot verify storage-failures-alarmed on backup-failed: eventPattern unknown at preview"
+    )
+
+
+def test_a_topic_without_subscription_is_advisory() -> None:
+    (v,) = [
+        v for v in evaluate(alert_topic(subscribed=False)) if v.rule == "alert-topic-subscribed"
+    ]
+    assert v.level == "advisory"
+    assert "reach nobody; add alarms.subscriptions" in v.message
+
+
+def test_the_bursting_baseline_advisory_states_the_baseline_from_the_expected_size() -> None:
+    """Seed 003's 500 GB cache: 465.7 GiB x 50 KiB/s = 22.7 MiB/s once credits are spent."""
+    (v,) = [v for v in evaluate([bursting("500")]) if v.rule == "efs-bursting-baseline"]
+    assert (
+        "its baseline of 22.7 MiB/s" in v.message and "up to 68.2 MiB/s of pure reads" in v.message
+    )
+    assert "use throughputMode 'elastic'" in v.message
+    (tiny,) = [v for v in evaluate([bursting("1")]) if v.rule == "efs-bursting-baseline"]
+    assert "its baseline of 1.0 MiB/s" in tiny.message  # the 1 MiB/s floor
+    assert [v for v in evaluate([bursting("2200")]) if v.rule == "efs-bursting-baseline"] == []
+
+
+def test_turning_the_alarms_off_fails_the_prod_plan(tmp_path: Path) -> None:
+    text = (ROOT / "Pulumi.prod.yaml").read_text()
+    off = text.replace(
+        "    replication: {failedOperationsAbove: 0, latencyAboveMinutes: 15}  # RTC: 15 minutes\n",
+        "    replication: {enabled: false}\n    backup: {enabled: false}\n",
+    )
+    assert off != text
+    path = tmp_path / "Pulumi.prod.yaml"
+    path.write_text(off)
+    plan = run_plan("prod", stack_file=path)
+    found = sorted((v.rule, v.name) for v in plan.violations() if v.level == "mandatory")
+    assert found == [
+        ("storage-failures-alarmed", "pingvas-studio-images-crr-configuration"),
+        ("storage-failures-alarmed", "pingvas-studio-models-efs-file-system"),
+    ]
+    assert analyze(plan.policy_resources()) == plain(plan.violations())
