@@ -9,13 +9,15 @@ boto3 only; it never imports pulumi.
 """
 
 from storage_runtime import keys, urls
-from storage_runtime.backend_presigned import BackendPresignedUploader, StorageResult, presign_put
+from storage_runtime.backend_presigned import BackendPresignedUploader, StorageResult
+from storage_runtime.checksums import ConfirmedUpload, sha256_base64, sha256_of
 from storage_runtime.client import client_config, make_client
 from storage_runtime.errors import (
     AccessDeniedError,
     BucketNotFoundError,
     FileChangedError,
     InvalidBodyError,
+    InvalidChecksumError,
     InvalidKeyError,
     InvalidRequestError,
     ObjectNotFoundError,
@@ -25,6 +27,7 @@ from storage_runtime.errors import (
     StorageError,
     StorageUploadError,
     TransferCancelledError,
+    UploadNotConfirmedError,
     UploadTooLargeError,
 )
 from storage_runtime.settings import Settings
@@ -41,8 +44,10 @@ __all__ = [
     "AccessDeniedError",
     "BackendPresignedUploader",
     "BucketNotFoundError",
+    "ConfirmedUpload",
     "FileChangedError",
     "InvalidBodyError",
+    "InvalidChecksumError",
     "InvalidKeyError",
     "InvalidRequestError",
     "LocalStore",
@@ -59,11 +64,13 @@ __all__ = [
     "StorageResult",
     "StorageUploadError",
     "TransferCancelledError",
+    "UploadNotConfirmedError",
     "UploadTooLargeError",
     "client_config",
     "keys",
     "make_client",
     "open_store",
-    "presign_put",
+    "sha256_base64",
+    "sha256_of",
     "urls",
 ]

@@ -1,54 +1,57 @@
-"""Seed 001's backend-presigned uploads: a service without storage credentials asks a
-backend for a presigned PUT, uploads, then reports completion.
+"""Seed 001's backend-presigned uploads, client side: a service without storage credentials
+asks a backend (storage_runtime.broker, or any backend with the same contract) for presigned
+URLs, uploads, then reports completion.
 
-Server side (the backend holds the credentials): `presign_put(store, ...)` answers
-`POST /internal/storage/presign-put`. Client side (the AI server): `BackendPresignedUploader`
-runs presign -> PUT -> complete with a bearer token and raises `StorageUploadError` naming the
-failed step and HTTP status:
+`BackendPresignedUploader` runs presign -> PUT -> complete with a bearer token. Files up to
+BACKEND_MULTIPART_THRESHOLD_BYTES (64 MiB) go in one PUT whose URL signs their SHA-256, so
+the store refuses other bytes; larger ones in parts (presign-multipart -> a PUT per part, four
+at a time -> complete-multipart), so a 2 GiB render never needs one 2 GiB request. Every PUT
+is retried on 429/5xx and dropped connections (STORAGE_MAX_ATTEMPTS, backoff with jitter); a
+failed multipart upload is aborted. Failures raise `StorageUploadError` naming the step and
+the HTTP status, in the seed's words:
 
     size:     Storage upload failed for '<key>': File size 150.5MB exceeds limit 100.0MB
     presign:  Storage upload failed for '<key>': Presign request failed: HTTP 500
     upload:   Storage upload failed for '<upload url>': Upload to presigned URL failed: HTTP 403
     complete: Storage upload failed for '<key>': Complete notification failed: HTTP 500
+
+A refusal the backend explains (the broker's JSON error) is appended: `HTTP 403
+(forbidden_key: object key 'users/1/a.fit' is outside the allowed prefixes 'videos/')`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import logging
 import os
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from storage_runtime.errors import StorageUploadError, UploadTooLargeError
+from storage_runtime.checksums import CHECKSUM_HEADER, sha256_of
+from storage_runtime.direct import RETRY_STATUS, backoff
+from storage_runtime.errors import FileChangedError, StorageUploadError, UploadTooLargeError
+from storage_runtime.files import BufferBody, FileSlice, FileState, content_type_for
 from storage_runtime.keys import validate_key
 from storage_runtime.settings import Settings
-from storage_runtime.store import MiB, ObjectStore
-from storage_runtime.urls import public_url
+from storage_runtime.store import MiB
 
 log = logging.getLogger(__name__)
 TIMEOUT_SECONDS = 30
+#: Parts in flight at once: enough to fill a link, few enough for a render node's memory and
+#: sockets (parts stream from disk, so memory does not grow with the part size).
+PART_CONCURRENCY = 4
+#: Backend answers worth another try (overload, a restarting backend); a 500 is a bug or a
+#: refusal, retried by whoever runs the job, not here.
+BACKEND_RETRY_STATUS = frozenset({429, 502, 503, 504})
 
-
-def presign_put(
-    store: ObjectStore, object_key: str, content_type: str, content_length: int
-) -> dict[str, Any]:
-    """The backend's answer to presign-put: upload_url, public_url, headers, expires_sec.
-    Enforces the store's max_upload_bytes (VIDEO_MAX_UPLOAD_BYTES)."""
-    presigned = store.presign_put(
-        object_key, content_type=content_type, content_length=content_length
-    )
-    base = store.settings.public_base_url
-    return {
-        "upload_url": presigned.url,
-        "public_url": public_url(base, object_key) if base else None,
-        "headers": {"Content-Type": content_type},
-        "expires_sec": presigned.expires_in,
-    }
+Data = bytes | bytearray | memoryview | str | os.PathLike[str]
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,17 @@ class StorageResult:
     size_bytes: int
     content_type: str
     etag: str
+
+
+def _detail(err: urllib.error.HTTPError) -> str:
+    """` (error: message)` from a JSON error body, else ''."""
+    try:
+        body = json.loads(err.read() or b"{}")
+    except (ValueError, OSError):
+        return ""
+    if isinstance(body, dict) and body.get("message"):
+        return f" ({body.get('error', 'error')}: {body['message']})"
+    return ""
 
 
 class BackendPresignedUploader:
@@ -71,52 +85,113 @@ class BackendPresignedUploader:
         self.settings = settings
         self.base = settings.backend_base_url.rstrip("/")
         self.timeout = timeout
+        self.attempts = settings.max_attempts
 
     def __repr__(self) -> str:
         return f"BackendPresignedUploader(base={self.base!r})"
 
+    # ------------------------------------------------------------------ backend calls
+
     def _call(
         self, path: str, payload: dict[str, Any], *, key: str, step: str, label: str
     ) -> dict[str, Any]:
-        request = urllib.request.Request(
-            self.base + path,
-            data=json.dumps(payload).encode(),
-            method="POST",
-            headers={
-                "Authorization": f"Bearer {self.settings.backend_service_token}",
-                "Content-Type": "application/json",
-            },
-        )
+        data = json.dumps(payload).encode()
+        headers = {
+            "Authorization": f"Bearer {self.settings.backend_service_token}",
+            "Content-Type": "application/json",
+        }
+        problem, status = "", None
+        for attempt in range(1, self.attempts + 1):
+            request = urllib.request.Request(
+                self.base + path, data=data, method="POST", headers=headers
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                    body = response.read()
+                break
+            except urllib.error.HTTPError as err:
+                problem, status = f"HTTP {err.code}{_detail(err)}", err.code
+                if err.code not in BACKEND_RETRY_STATUS:
+                    raise StorageUploadError(
+                        key, f"{label} failed: {problem}", step=step, status=err.code
+                    ) from err
+            except (urllib.error.URLError, OSError, http.client.HTTPException) as err:
+                problem, status = str(getattr(err, "reason", err)), None
+            if attempt < self.attempts:
+                backoff(attempt)
+        else:
+            raise StorageUploadError(key, f"{label} failed: {problem}", step=step, status=status)
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                body = response.read()
-        except urllib.error.HTTPError as err:
-            raise StorageUploadError(
-                key, f"{label} failed: HTTP {err.code}", step=step, status=err.code
-            ) from err
-        except (urllib.error.URLError, OSError) as err:
-            reason = getattr(err, "reason", err)
-            raise StorageUploadError(key, f"{label} failed: {reason}", step=step) from err
-        try:
-            return dict(json.loads(body or b"{}"))
+            answer = json.loads(body or b"{}")
         except ValueError as err:
             raise StorageUploadError(
                 key, f"{label} failed: response is not JSON", step=step
             ) from err
+        if not isinstance(answer, dict):
+            raise StorageUploadError(key, f"{label} failed: response is not an object", step=step)
+        return answer
 
-    def put_object(
-        self, data: bytes | str | os.PathLike[str], key: str, content_type: str
-    ) -> StorageResult:
-        """Upload bytes or a file (streamed from disk, not read into memory)."""
+    # ------------------------------------------------------------------------ uploads
+
+    def put_object(self, data: Data, key: str, content_type: str | None = None) -> StorageResult:
+        """Upload bytes or a file (a path: streamed from disk, never read whole). Without a
+        content type, the backend chooses one from the key's name. An empty body works."""
         validate_key(key)
-        size = len(data) if isinstance(data, bytes | bytearray) else Path(data).stat().st_size
+        path: Path | None = None
+        if isinstance(data, bytes | bytearray | memoryview):
+            view = memoryview(data).cast("B")
+            size = len(view)
+        else:
+            path = Path(data)
+            view = memoryview(b"")
+            try:
+                state = FileState.read(path)
+            except OSError as err:
+                raise StorageUploadError(
+                    key, f"cannot read {path}: {err.strerror or err}", step="size"
+                ) from err
+            size = state.size
         limit = self.settings.max_upload_bytes
         if size > limit:
             reason = f"File size {size / MiB:.1f}MB exceeds limit {limit / MiB:.1f}MB"
             raise StorageUploadError(key, reason, step="size") from UploadTooLargeError(reason)
+
+        def body(offset: int, length: int) -> IO[bytes]:
+            if path is None:
+                return BufferBody(view[offset : offset + length])  # type: ignore[return-value]
+            return FileSlice(path, offset, length)  # type: ignore[return-value]
+
+        def unchanged() -> None:
+            if path is not None:
+                state.check(path, str(path))
+
+        if size > self.settings.backend_multipart_threshold_bytes:
+            result = self._multipart(key, size, content_type, body, unchanged)
+        else:
+            result = self._single(key, size, content_type, body, unchanged)
+        log.info("uploaded %s (%d bytes) through the backend", key, size)
+        return result
+
+    def _single(
+        self,
+        key: str,
+        size: int,
+        content_type: str | None,
+        body: Callable[[int, int], IO[bytes]],
+        unchanged: Callable[[], None],
+    ) -> StorageResult:
+        with contextlib.closing(body(0, size)) as stream:
+            checksum = sha256_of(stream)
+        request: dict[str, Any] = {
+            "object_key": key,
+            "content_length": size,
+            "checksum_sha256": checksum,
+        }
+        if content_type:
+            request["content_type"] = content_type
         presigned = self._call(
             self.settings.backend_presign_path,
-            {"object_key": key, "content_type": content_type, "content_length": size},
+            request,
             key=key,
             step="presign",
             label="Presign request",
@@ -124,50 +199,176 @@ class BackendPresignedUploader:
         upload_url = str(presigned.get("upload_url") or "")
         if not upload_url:
             raise StorageUploadError(key, "Presign request failed: no upload_url", step="presign")
-        headers = {**(presigned.get("headers") or {}), "Content-Length": str(size)}
-        etag = self._upload(upload_url, data, headers)
+        headers = {str(k): str(v) for k, v in (presigned.get("headers") or {}).items()}
+        sent_type = next((v for k, v in headers.items() if k.lower() == "content-type"), None)
+        if sent_type is None:
+            # urllib would send application/x-www-form-urlencoded; the type is unsigned here
+            sent_type = content_type or content_type_for(key)
+            headers["Content-Type"] = sent_type
+        signed = any(k.lower() == CHECKSUM_HEADER for k in headers)
+        headers["Content-Length"] = str(size)
+        etag = self._put(upload_url, lambda: body(0, size), headers)
+        try:
+            unchanged()
+        except FileChangedError as err:
+            raise StorageUploadError(key, str(err), step="upload") from err
         public = presigned.get("public_url")
+        done: dict[str, Any] = {
+            "object_key": key,
+            "etag": etag,
+            "size_bytes": size,
+            "content_type": sent_type,
+            "public_url": public,
+        }
+        if signed:
+            done["checksum_sha256"] = checksum
         self._call(
             self.settings.backend_complete_path,
-            {
-                "object_key": key,
-                "etag": etag,
-                "size_bytes": size,
-                "content_type": content_type,
-                "public_url": public,
-            },
+            done,
             key=key,
             step="complete",
             label="Complete notification",
         )
-        log.info("uploaded %s (%d bytes) through the backend", key, size)
-        return StorageResult(key, public, size, content_type, etag)
+        return StorageResult(key, public, size, sent_type, etag)
 
-    def _upload(
-        self, url: str, data: bytes | str | os.PathLike[str], headers: dict[str, str]
-    ) -> str:
-        with contextlib.ExitStack() as stack:
-            # a file is streamed from disk with its Content-Length, never read whole
-            body: bytes | IO[bytes] = (
-                bytes(data)
-                if isinstance(data, bytes | bytearray)
-                else stack.enter_context(Path(data).open("rb"))
+    def _multipart(
+        self,
+        key: str,
+        size: int,
+        content_type: str | None,
+        body: Callable[[int, int], IO[bytes]],
+        unchanged: Callable[[], None],
+    ) -> StorageResult:
+        request: dict[str, Any] = {"object_key": key, "content_length": size}
+        if content_type:
+            request["content_type"] = content_type
+        plan = self._call(
+            self.settings.backend_presign_multipart_path,
+            request,
+            key=key,
+            step="presign",
+            label="Presign request",
+        )
+        upload_id = str(plan.get("upload_id") or "")
+        parts = plan.get("parts") or []
+        part_size = plan.get("part_size")
+        if not upload_id or not parts or not isinstance(part_size, int):
+            raise StorageUploadError(
+                key, "Presign request failed: no upload_id, part_size or parts", step="presign"
             )
-            request = urllib.request.Request(url, data=body, method="PUT", headers=headers)
+        with self._aborted_unless_completed(key, upload_id):
+            etags = self._send_parts(parts, part_size, size, body)
             try:
-                with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                    return str(response.headers.get("ETag", ""))
-            except urllib.error.HTTPError as err:
-                raise StorageUploadError(
-                    url,
-                    f"Upload to presigned URL failed: HTTP {err.code}",
+                unchanged()
+            except FileChangedError as err:
+                raise StorageUploadError(key, str(err), step="upload") from err
+            sent_type = str(plan.get("content_type") or content_type or content_type_for(key))
+            done = self._call(
+                self.settings.backend_complete_multipart_path,
+                {
+                    "object_key": key,
+                    "upload_id": upload_id,
+                    "size_bytes": size,
+                    "parts": [{"part_number": n, "etag": e} for n, e in sorted(etags.items())],
+                    "content_type": sent_type,
+                    "public_url": plan.get("public_url"),
+                },
+                key=key,
+                step="complete",
+                label="Complete notification",
+            )
+        return StorageResult(key, plan.get("public_url"), size, sent_type, str(done.get("etag")))
+
+    @contextlib.contextmanager
+    def _aborted_unless_completed(self, key: str, upload_id: str) -> Iterator[None]:
+        """Abort the multipart upload if anything fails before it completes (the parts
+        would otherwise be stored, and billed, until the bucket's lifecycle rule)."""
+        try:
+            yield
+        except BaseException:
+            try:
+                self._call(
+                    self.settings.backend_abort_multipart_path,
+                    {"object_key": key, "upload_id": upload_id},
+                    key=key,
                     step="upload",
-                    status=err.code,
-                ) from err
-            except (urllib.error.URLError, OSError) as err:
-                raise StorageUploadError(
-                    url, f"Upload to presigned URL failed: {err}", step="upload"
-                ) from err
+                    label="Abort request",
+                )
+            except StorageUploadError as err:
+                log.warning("could not abort multipart upload %s of %s: %s", upload_id, key, err)
+            raise
+
+    def _send_parts(
+        self,
+        parts: list[dict[str, Any]],
+        part_size: int,
+        size: int,
+        body: Callable[[int, int], IO[bytes]],
+    ) -> dict[int, str]:
+        """PUT every part (PART_CONCURRENCY at a time); the first failure stops the rest."""
+        expected = -(-size // part_size)
+        numbers = [p.get("part_number") for p in parts]
+        if numbers != list(range(1, expected + 1)):
+            raise StorageUploadError(
+                "(presign-multipart)",
+                f"Presign request failed: parts {numbers} do not cover {size} bytes in "
+                f"parts of {part_size}",
+                step="presign",
+            )
+        etags: dict[int, str] = {}
+
+        def one(part: dict[str, Any]) -> None:
+            number = int(part["part_number"])
+            offset = (number - 1) * part_size
+            length = min(part_size, size - offset)
+            headers = {
+                "Content-Length": str(length),
+                # unsigned; without it urllib sends application/x-www-form-urlencoded
+                "Content-Type": "application/octet-stream",
+            }
+            etags[number] = self._put(
+                str(part["upload_url"]), lambda: body(offset, length), headers
+            )
+
+        with ThreadPoolExecutor(
+            min(PART_CONCURRENCY, self.settings.max_concurrency), thread_name_prefix="part"
+        ) as pool:
+            futures: list[Future[None]] = [pool.submit(one, p) for p in parts]
+            finished, _ = wait(futures, return_when=FIRST_EXCEPTION)
+            for f in futures:
+                f.cancel()  # parts not started yet are not sent after a failure
+            for f in finished:
+                if f.exception() is not None:
+                    raise f.exception()  # type: ignore[misc]
+            for f in futures:
+                f.result()
+        return etags
+
+    def _put(self, url: str, body: Callable[[], IO[bytes]], headers: dict[str, str]) -> str:
+        """PUT to a presigned URL, retried on 429/5xx and dropped connections; the ETag."""
+        problem, status = "", None
+        for attempt in range(1, self.attempts + 1):
+            try:
+                with contextlib.closing(body()) as stream:
+                    request = urllib.request.Request(
+                        url, data=stream, method="PUT", headers=headers
+                    )
+                    with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                        return str(response.headers.get("ETag", ""))
+            except FileChangedError as err:
+                raise StorageUploadError(url, str(err), step="upload") from err
+            except urllib.error.HTTPError as err:
+                problem, status = f"HTTP {err.code}", err.code
+                if err.code not in RETRY_STATUS:
+                    break
+            except (urllib.error.URLError, OSError, http.client.HTTPException) as err:
+                problem, status = str(getattr(err, "reason", err)), None
+            if attempt < self.attempts:
+                log.info("PUT failed (%s), attempt %d of %d", problem, attempt, self.attempts)
+                backoff(attempt)
+        raise StorageUploadError(
+            url, f"Upload to presigned URL failed: {problem}", step="upload", status=status
+        )
 
     def delete_object(self, key: str) -> None:
         validate_key(key)

@@ -129,7 +129,7 @@ class DirectPut:
                 problem = f"HTTP {response.status} {code}"
             if attempt < attempts:
                 retries += 1
-                _backoff(attempt)
+                backoff(attempt)
         raise TransientPutError(f"put s3://{bucket}/{key} failed {attempts} times: {problem}")
 
     def get_into(
@@ -178,11 +178,11 @@ class DirectPut:
                 problem = f"{type(err).__name__}: {err}"
             if attempt < attempts:
                 retries += 1
-                _backoff(attempt)
+                backoff(attempt)
         raise TransientPutError(f"get s3://{bucket}/{key} failed {attempts} times: {problem}")
 
 
-def _backoff(attempt: int) -> None:
+def backoff(attempt: int) -> None:
     """Full jitter, like botocore's standard mode."""
     time.sleep(random.uniform(0, min(20.0, 0.1 * 2**attempt)))
 

@@ -83,6 +83,23 @@ class UploadTooLargeError(PresignError):
     pass
 
 
+class InvalidChecksumError(StorageError, ValueError):
+    """A checksum that is not a SHA-256 digest in one of the accepted forms."""
+
+
+class UploadNotConfirmedError(StorageError):
+    """A stored object that is not what the uploader declared. `check` says which check
+    failed: `missing` (no such object), `size`, `etag`, `checksum` (the SHA-256 differs) or
+    `no-checksum` (the object carries no SHA-256 to compare, and the caller did not accept a
+    weaker check)."""
+
+    def __init__(
+        self, key: str, check: str, message: str, *, expected: object = None, actual: object = None
+    ) -> None:
+        super().__init__(f"upload of {key!r} not confirmed ({check}): {message}")
+        self.key, self.check, self.expected, self.actual = key, check, expected, actual
+
+
 class StorageUploadError(StorageError):
     """Seed 001's upload failure: `step` is size | presign | upload | complete | delete."""
 

@@ -5,7 +5,8 @@ env`): OBJECT_STORE, S3_ENDPOINT_URL, S3_REGION, S3_BUCKET, S3_ACCESS_KEY_ID,
 S3_SECRET_ACCESS_KEY, SIGNED_URL_EXPIRES_SECONDS, FILE_TTL_SECONDS, STORAGE_PUBLIC_BASE_URL.
 Also accepted: seed 004's R2_ACCOUNT_ID / R2_ACCESS_KEY(_ID) / R2_SECRET_KEY /
 R2_SECRET_ACCESS_KEY / R2_BUCKET_NAME / R2_PUBLIC_URL, and seed 001's STORAGE_PROVIDER
-(local | s3 | minio | backend_presigned) with its BACKEND_* and VIDEO_MAX_UPLOAD_BYTES.
+(local | s3 | minio | backend_presigned) with its BACKEND_* (BACKEND_MULTIPART_THRESHOLD_BYTES:
+uploads above it go in parts) and VIDEO_MAX_UPLOAD_BYTES.
 
 With neither OBJECT_STORE nor STORAGE_PROVIDER set, the service runs on a local directory
 (seed 000's safe fallback). Secrets never appear in repr() or str().
@@ -84,6 +85,12 @@ class Settings:
     backend_presign_path: str = "/internal/storage/presign-put"
     backend_complete_path: str = "/internal/storage/complete"
     backend_delete_path: str = "/internal/storage/delete"
+    backend_presign_multipart_path: str = "/internal/storage/presign-multipart"
+    backend_complete_multipart_path: str = "/internal/storage/complete-multipart"
+    backend_abort_multipart_path: str = "/internal/storage/abort-multipart"
+    backend_multipart_threshold_bytes: int = 64 * 1024 * 1024
+    """Backend-presigned uploads larger than this go in parts (presign-multipart), bytes
+    (BACKEND_MULTIPART_THRESHOLD_BYTES, default 64 MiB)."""
 
     def __post_init__(self) -> None:
         problems = []
@@ -133,6 +140,12 @@ class Settings:
             ("STORAGE_MAX_CONCURRENCY", self.max_concurrency, 1, 256),
             ("STORAGE_MAX_ATTEMPTS", self.max_attempts, 1, 20),
             ("VIDEO_MAX_UPLOAD_BYTES", self.max_upload_bytes, 1, 5 * 1024**4),
+            (
+                "BACKEND_MULTIPART_THRESHOLD_BYTES",
+                self.backend_multipart_threshold_bytes,
+                1,
+                5 * 1024**3,
+            ),
         ):
             if not low <= number <= high:
                 problems.append(f"{env}={number}; accepted: {low}-{high}")
@@ -243,6 +256,15 @@ class Settings:
             backend_complete_path=get("BACKEND_STORAGE_COMPLETE_PATH")
             or "/internal/storage/complete",
             backend_delete_path=get("BACKEND_STORAGE_DELETE_PATH") or "/internal/storage/delete",
+            backend_presign_multipart_path=get("BACKEND_STORAGE_PRESIGN_MULTIPART_PATH")
+            or "/internal/storage/presign-multipart",
+            backend_complete_multipart_path=get("BACKEND_STORAGE_COMPLETE_MULTIPART_PATH")
+            or "/internal/storage/complete-multipart",
+            backend_abort_multipart_path=get("BACKEND_STORAGE_ABORT_MULTIPART_PATH")
+            or "/internal/storage/abort-multipart",
+            backend_multipart_threshold_bytes=number(
+                "BACKEND_MULTIPART_THRESHOLD_BYTES", 64 * 1024 * 1024
+            ),
         )
         try:
             settings = cls(**values)
@@ -275,6 +297,8 @@ class Settings:
             "BACKEND_BASE_URL": self.backend_base_url,
             "BACKEND_SERVICE_TOKEN": self.backend_service_token,
         }
+        if self.provider == "backend_presigned":
+            pairs["BACKEND_MULTIPART_THRESHOLD_BYTES"] = str(self.backend_multipart_threshold_bytes)
         if self.provider == "local":
             pairs = {"LOCAL_STORAGE_DIR": self.local_dir}
         out.update({k: v for k, v in pairs.items() if v})

@@ -23,6 +23,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+from storage_runtime.checksums import (
+    CHECKSUM_HEADER,
+    NO_CHECKSUM_CHOICES,
+    ConfirmedUpload,
+    NoChecksum,
+    digest_chunks,
+    full_object_checksum,
+    plain_etag,
+    sha256_base64,
+)
 from storage_runtime.client import make_client
 from storage_runtime.errors import (
     CLIENT_FAILURES,
@@ -33,6 +43,7 @@ from storage_runtime.errors import (
     PresignError,
     StorageError,
     TransferCancelledError,
+    UploadNotConfirmedError,
     UploadTooLargeError,
     translate,
 )
@@ -43,6 +54,7 @@ from storage_runtime.files import (
     content_type_for,
     create_temp,
     is_temp,
+    valid_content_type,
     write_chunks,
 )
 from storage_runtime.keys import validate_key, validate_prefix
@@ -53,6 +65,7 @@ log = logging.getLogger(__name__)
 MiB = 1024 * 1024
 MULTIPART_THRESHOLD = 8 * MiB
 MAX_PARTS = 10_000
+MAX_SINGLE_PUT = 5 * 1024**3  # S3's (and R2's, nearly) largest single PUT
 DELETE_BATCH = 1000  # DeleteObjects takes at most 1,000 keys per request
 CHUNK = 1 * MiB
 
@@ -576,39 +589,160 @@ class ObjectStore:
             )
 
     def presign_put(
-        self, key: str, *, content_type: str, content_length: int, expires: int | None = None
+        self,
+        key: str,
+        *,
+        content_length: int,
+        content_type: str | None = None,
+        sha256: str | bytes | None = None,
+        expires: int | None = None,
     ) -> PresignedPut:
         """A PUT URL that accepts exactly one body: the signature covers Content-Type and
         Content-Length, so another type or size is refused by the server (R2 has no
-        presigned POST, so this is how upload size is bounded there)."""
+        presigned POST, so this is how upload size is bounded there). With `sha256` (base64
+        or hex of the digest) the URL also signs `x-amz-checksum-sha256`: the server then
+        refuses any other bytes of that size (400 BadDigest) and stores the checksum, which
+        `confirm_upload` compares. An empty body (content_length 0) is accepted; the
+        Content-Type defaults to the one for the key's name. Send exactly `headers`
+        (a browser sets Content-Length itself)."""
         validate_key(key)
-        if not content_type:
-            raise PresignError("presign_put needs a content type")
+        if content_type is None:
+            content_type = content_type_for(key)
+        if not valid_content_type(content_type):
+            raise PresignError(
+                f"content type {content_type!r} is not TYPE/SUBTYPE (e.g. video/mp4)"
+            )
         if isinstance(content_length, bool) or not isinstance(content_length, int):
             raise PresignError(f"content length {content_length!r} is not a whole number")
-        if content_length < 1:
-            raise PresignError(f"content length {content_length} is not positive")
+        if content_length < 0:
+            raise PresignError(f"content length {content_length} is negative")
         limit = self.settings.max_upload_bytes
         if content_length > limit:
             raise UploadTooLargeError(
                 f"File size {content_length / MiB:.1f}MB exceeds limit {limit / MiB:.1f}MB"
             )
+        if content_length > MAX_SINGLE_PUT:
+            raise UploadTooLargeError(
+                f"File size {content_length / MiB:.1f}MB is over the 5 GiB of one PUT; "
+                "upload it in parts (multipart)"
+            )
         seconds = _check_expiry(
             self.settings.signed_url_expires_seconds if expires is None else expires
         )
-        with self._errors("presign_put", key):
-            url = self.client.generate_presigned_url(
-                "put_object",
-                Params={
-                    "Bucket": self.bucket,
-                    "Key": key,
-                    "ContentType": content_type,
-                    "ContentLength": content_length,
-                },
-                ExpiresIn=seconds,
-            )
+        params: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Key": key,
+            "ContentType": content_type,
+            "ContentLength": content_length,
+        }
         headers = {"Content-Type": content_type, "Content-Length": str(content_length)}
+        if sha256 is not None:
+            params["ChecksumSHA256"] = headers[CHECKSUM_HEADER] = sha256_base64(sha256)
+        with self._errors("presign_put", key):
+            url = self.client.generate_presigned_url("put_object", Params=params, ExpiresIn=seconds)
         return PresignedPut(str(url), headers, seconds)
+
+    # ------------------------------------------------------------ confirming uploads
+
+    def confirm_upload(
+        self,
+        key: str,
+        *,
+        size: int,
+        sha256: str | bytes | None = None,
+        etag: str | None = None,
+        if_no_checksum: NoChecksum = "refuse",
+    ) -> ConfirmedUpload:
+        """Check that `key` holds what the uploader declared before anything records it:
+        the size, the ETag when given, and the SHA-256 (base64 or hex) when given. The
+        SHA-256 is compared with the checksum the server stored (a presigned PUT with
+        `sha256=` makes it store one). An object stored without one (uploaded some other
+        way, or on a server that keeps none) is refused (`no-checksum`) unless the caller
+        chooses: `if_no_checksum="download"` reads the object back and hashes it (one GET,
+        pinned to the ETag just seen), `"accept"` settles for size and ETag (the result
+        says so in `checks`). Raises UploadNotConfirmedError whose `check` names what
+        failed: missing, size, etag, checksum or no-checksum."""
+        validate_key(key)
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            raise InvalidRequestError(
+                f"confirm_upload {key!r}: size {size!r} is not a whole number >= 0"
+            )
+        if if_no_checksum not in NO_CHECKSUM_CHOICES:
+            raise InvalidRequestError(
+                f"if_no_checksum={if_no_checksum!r}; accepted: {', '.join(NO_CHECKSUM_CHOICES)}"
+            )
+        wanted = sha256_base64(sha256) if sha256 is not None else None
+        try:
+            with self._errors("confirm_upload", key):
+                r = self.client.head_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED")
+        except ObjectNotFoundError:
+            error = self._missing(key)
+            if isinstance(error, ObjectNotFoundError):
+                raise UploadNotConfirmedError(
+                    key, "missing", f"s3://{self.bucket}/{key} does not exist"
+                ) from None
+            raise error from None
+        stored_size, stored_etag = int(r["ContentLength"]), str(r.get("ETag", ""))
+        if stored_size != size:
+            raise UploadNotConfirmedError(
+                key,
+                "size",
+                f"{stored_size} bytes stored, {size} declared",
+                expected=size,
+                actual=stored_size,
+            )
+        checks = ["size"]
+        if etag is not None:
+            if plain_etag(etag) != plain_etag(stored_etag):
+                raise UploadNotConfirmedError(
+                    key,
+                    "etag",
+                    f"ETag {stored_etag} stored, {etag} declared",
+                    expected=etag,
+                    actual=stored_etag,
+                )
+            checks.append("etag")
+        verified: str | None = None
+        if wanted is not None:
+            stored = full_object_checksum(r.get("ChecksumSHA256"))
+            if stored is not None:
+                actual, check = stored, "sha256"
+            elif if_no_checksum == "download":
+                actual, check = self._sha256_of_version(key, stored_etag), "sha256-download"
+            elif if_no_checksum == "accept":
+                actual, check = None, "accepted-without-checksum"
+            else:
+                kind = "a multipart (composite)" if r.get("ChecksumSHA256") else "no"
+                raise UploadNotConfirmedError(
+                    key,
+                    "no-checksum",
+                    f"the object carries {kind} SHA-256 checksum to compare (was it uploaded "
+                    "with a presigned PUT that signed the checksum?); pass "
+                    "if_no_checksum='download' to read it back and hash it, or 'accept' for "
+                    "size and ETag only",
+                    expected=wanted,
+                )
+            if actual is not None and actual != wanted:
+                raise UploadNotConfirmedError(
+                    key,
+                    "checksum",
+                    f"SHA-256 {actual} stored, {wanted} declared",
+                    expected=wanted,
+                    actual=actual,
+                )
+            verified = actual
+            checks.append(check)
+        return ConfirmedUpload(
+            key, stored_size, stored_etag, verified, tuple(checks), r.get("ContentType")
+        )
+
+    def _sha256_of_version(self, key: str, etag: str) -> str:
+        """The SHA-256 of the object's content, read in chunks; If-Match pins the read to
+        the version whose size was just checked."""
+        with self._errors("confirm_upload", key):
+            body = self.client.get_object(Bucket=self.bucket, Key=key, IfMatch=etag)["Body"]
+            with contextlib.closing(body):
+                return digest_chunks(body.iter_chunks(CHUNK))
 
 
 def _part_size(size: int) -> int:

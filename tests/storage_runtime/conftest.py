@@ -23,6 +23,8 @@ _counter = itertools.count()
 MISSING = {
     "moto": {
         "signatures": "moto checks no SigV4 signatures, presigned expiry or signed headers",
+        "stored checksums": "moto keeps no x-amz-checksum-sha256 of an upload (HEAD never "
+        "returns ChecksumSHA256)",
     },
     "seaweedfs": {
         "raw keys": "SeaweedFS normalises '//', a leading '/' and '\\' in keys",
@@ -35,6 +37,11 @@ def needs(server: S3Server, feature: str) -> None:
     why = MISSING[server.name].get(feature)
     if why:
         pytest.skip(f"only one server can show this: {why}")
+
+
+def has(server: S3Server, feature: str) -> bool:
+    """Whether `server` does `feature` (for a test that runs on both, configured for each)."""
+    return feature not in MISSING[server.name]
 
 
 @pytest.fixture(scope="session")

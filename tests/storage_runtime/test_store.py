@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import os
@@ -10,6 +11,7 @@ import threading
 import time
 import tracemalloc
 import urllib.error
+import urllib.parse
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -23,6 +25,7 @@ from storage_runtime import (
     AccessDeniedError,
     BucketNotFoundError,
     InvalidBodyError,
+    InvalidChecksumError,
     InvalidKeyError,
     InvalidRequestError,
     LocalStore,
@@ -33,8 +36,12 @@ from storage_runtime import (
     Settings,
     StorageConnectionError,
     StorageError,
+    UploadNotConfirmedError,
     UploadTooLargeError,
+    sha256_base64,
+    sha256_of,
 )
+from storage_runtime.checksums import full_object_checksum
 from storage_runtime.store import MULTIPART_THRESHOLD, MiB
 from tests.storage_runtime.conftest import needs
 from tests.support.seaweed import S3Server
@@ -315,10 +322,163 @@ def test_presign_bounds(store: ObjectStore) -> None:
         store.presign_put("a.bin", content_type="video/mp4", content_length=104857601)
     assert "exceeds" in str(info.value)
     store.presign_put("a.bin", content_type="video/mp4", content_length=104857600)
-    with pytest.raises(PresignError, match="not positive"):
-        store.presign_put("a.bin", content_type="video/mp4", content_length=0)
+    with pytest.raises(PresignError, match="negative"):
+        store.presign_put("a.bin", content_type="video/mp4", content_length=-1)
     with pytest.raises(PresignError, match="content type"):
         store.presign_put("a.bin", content_type="", content_length=1)
+    with pytest.raises(InvalidChecksumError, match=r"accepted: base64 .* or 64 hex"):
+        store.presign_put("a.bin", content_length=1, sha256="abc")
+
+
+def test_an_empty_body_without_a_content_type_is_presigned_and_stored(
+    store: ObjectStore, s3_server: S3Server
+) -> None:
+    """Seed 001's empty subtitles: length 0 and no type given (the type follows the name)."""
+    presigned = store.presign_put("videos/V/S/J/subtitles.srt", content_length=0)
+    assert presigned.headers == {"Content-Type": "application/x-subrip", "Content-Length": "0"}
+    status, _, _ = http(presigned.url, method="PUT", data=b"", headers=presigned.headers)
+    assert status == 200
+    info = store.head("videos/V/S/J/subtitles.srt")
+    assert info.size == 0 and store.get("videos/V/S/J/subtitles.srt") == b""
+    if s3_server.name == "moto":  # SeaweedFS may store a guess of its own instead
+        assert info.content_type == "application/x-subrip"
+
+
+# ---------------------------------------------------------- checksum-verified direct uploads
+
+FIT = b".FIT" + bytes(range(256)) * 4
+FIT_SHA256 = base64.b64encode(hashlib.sha256(FIT).digest()).decode()
+SAME_SIZE_OTHER_BYTES = FIT[:-1] + b"X"
+
+
+def test_sha256_is_accepted_as_base64_hex_or_digest() -> None:
+    digest = hashlib.sha256(FIT).digest()
+    assert sha256_base64(FIT_SHA256) == sha256_base64(digest.hex()) == FIT_SHA256
+    assert sha256_base64(digest) == sha256_base64(digest.hex().upper()) == FIT_SHA256
+    assert sha256_of(FIT) == sha256_of(io.BytesIO(FIT)) == FIT_SHA256
+    for bad in ("", "abc", "=" * 44, digest.hex()[:-1], base64.b64encode(digest[:31]).decode()):
+        with pytest.raises(InvalidChecksumError, match="not a SHA-256 digest"):
+            sha256_base64(bad)
+
+
+def test_the_presigned_url_signs_the_checksum_on_every_client() -> None:
+    """AWS S3 (botocore's default checksum mode) and R2 (checksums when_required) clients
+    both sign exactly these four headers; the browser must send the checksum as given."""
+    keys: dict[str, Any] = {"access_key_id": "AKIDEXAMPLE", "secret_access_key": "example-secret"}
+    r2 = "https://0123456789abcdef0123456789abcdef.r2.cloudflarestorage.com"
+    for settings in (
+        Settings(provider="s3", bucket="video-renderer-artifacts", region="ap-northeast-2", **keys),
+        Settings(provider="s3", bucket="fit-files", endpoint_url=r2, region="auto", **keys),
+    ):
+        presigned = ObjectStore(settings).presign_put(
+            "users/7/activities/42.fit", content_length=len(FIT), sha256=FIT_SHA256
+        )
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(presigned.url).query)
+        assert query["X-Amz-SignedHeaders"] == [
+            "content-length;content-type;host;x-amz-checksum-sha256"
+        ]
+        assert presigned.headers == {
+            "Content-Type": "application/vnd.ant.fit",
+            "Content-Length": str(len(FIT)),
+            "x-amz-checksum-sha256": FIT_SHA256,
+        }
+
+
+def test_a_signed_checksum_makes_the_server_refuse_other_bytes(
+    store: ObjectStore, s3_server: S3Server
+) -> None:
+    needs(s3_server, "signatures")
+    key = "users/7/activities/42.fit"
+    presigned = store.presign_put(key, content_length=len(FIT), sha256=FIT_SHA256)
+    status, body, _ = http(
+        presigned.url, method="PUT", data=SAME_SIZE_OTHER_BYTES, headers=presigned.headers
+    )
+    assert (status, b"<Code>BadDigest</Code>" in body) == (400, True)
+    without = {k: v for k, v in presigned.headers.items() if k != "x-amz-checksum-sha256"}
+    assert http(presigned.url, method="PUT", data=SAME_SIZE_OTHER_BYTES, headers=without)[0] == 403
+    assert not store.exists(key)
+    assert http(presigned.url, method="PUT", data=FIT, headers=presigned.headers)[0] == 200
+    confirmed = store.confirm_upload(key, size=len(FIT), sha256=FIT_SHA256)
+    assert confirmed.checks == ("size", "sha256") and confirmed.checksum_verified
+    assert confirmed.sha256 == FIT_SHA256 and store.get(key) == FIT
+    other = hashlib.sha256(SAME_SIZE_OTHER_BYTES).hexdigest()
+    with pytest.raises(UploadNotConfirmedError, match=r"\(checksum\): SHA-256 .* stored") as info:
+        store.confirm_upload(key, size=len(FIT), sha256=other)
+    assert info.value.check == "checksum" and info.value.actual == FIT_SHA256
+
+
+def test_confirm_catches_the_bytes_a_lenient_server_let_through(
+    store: ObjectStore, s3_server: S3Server
+) -> None:
+    """moto stores other bytes despite the signed checksum, and keeps no checksum: the confirm
+    refuses to pass on size alone, and reading the object back finds the difference."""
+    key = "users/7/activities/43.fit"
+    presigned = store.presign_put(key, content_length=len(FIT), sha256=FIT_SHA256)
+    status, _, _ = http(
+        presigned.url, method="PUT", data=SAME_SIZE_OTHER_BYTES, headers=presigned.headers
+    )
+    if status != 200:
+        assert s3_server.name == "seaweedfs" and status == 400  # refused at the door
+        return
+    with pytest.raises(UploadNotConfirmedError) as info:
+        store.confirm_upload(key, size=len(FIT), sha256=FIT_SHA256)
+    assert info.value.check == "no-checksum"
+    with pytest.raises(UploadNotConfirmedError) as info:
+        store.confirm_upload(key, size=len(FIT), sha256=FIT_SHA256, if_no_checksum="download")
+    assert info.value.check == "checksum"
+
+
+def test_an_object_stored_without_a_checksum_is_not_confirmed_silently(
+    store: ObjectStore,
+) -> None:
+    key = "users/7/activities/44.fit"
+    store.put(key, FIT)  # no checksum sent
+    with pytest.raises(UploadNotConfirmedError, match="no SHA-256 checksum to compare") as info:
+        store.confirm_upload(key, size=len(FIT), sha256=FIT_SHA256)
+    assert info.value.check == "no-checksum"
+    read_back = store.confirm_upload(
+        key, size=len(FIT), sha256=FIT_SHA256, if_no_checksum="download"
+    )
+    assert read_back.checks == ("size", "sha256-download") and read_back.checksum_verified
+    with pytest.raises(UploadNotConfirmedError) as info:
+        store.confirm_upload(
+            key, size=len(FIT), sha256=sha256_of(SAME_SIZE_OTHER_BYTES), if_no_checksum="download"
+        )
+    assert info.value.check == "checksum"
+    weaker = store.confirm_upload(key, size=len(FIT), sha256=FIT_SHA256, if_no_checksum="accept")
+    assert weaker.checks == ("size", "accepted-without-checksum")
+    assert not weaker.checksum_verified and weaker.sha256 is None
+
+
+def test_confirm_names_the_failed_check(store: ObjectStore, settings: Settings) -> None:
+    key = "users/7/activities/45.fit"
+    with pytest.raises(UploadNotConfirmedError, match="does not exist") as info:
+        store.confirm_upload(key, size=len(FIT))
+    assert info.value.check == "missing"
+    etag = store.put(key, FIT).etag
+    with pytest.raises(
+        UploadNotConfirmedError, match=f"{len(FIT)} bytes stored, 10 declared"
+    ) as info:
+        store.confirm_upload(key, size=10)
+    assert (info.value.check, info.value.expected, info.value.actual) == ("size", 10, len(FIT))
+    with pytest.raises(UploadNotConfirmedError) as info:
+        store.confirm_upload(key, size=len(FIT), etag='"0123456789abcdef0123456789abcdef"')
+    assert info.value.check == "etag"
+    ok = store.confirm_upload(key, size=len(FIT), etag=etag.strip('"'))
+    assert ok.checks == ("size", "etag") and ok.etag == etag
+    with pytest.raises(
+        InvalidRequestError, match="if_no_checksum='maybe'; accepted: refuse, download, accept"
+    ):
+        store.confirm_upload(key, size=len(FIT), if_no_checksum="maybe")  # type: ignore[arg-type]
+    gone = ObjectStore(replace(settings, bucket="no-such-bucket-here"))
+    with pytest.raises(BucketNotFoundError):
+        gone.confirm_upload(key, size=1)
+
+
+def test_a_multipart_checksum_is_never_compared_with_a_whole_file_digest() -> None:
+    assert full_object_checksum("7n1ZEEGpZyRgQtPvGMqYL80UbaFJA89T+2OobG6XQAs=-2") is None
+    assert full_object_checksum(None) is None
+    assert full_object_checksum(FIT_SHA256) == FIT_SHA256
 
 
 # ------------------------------------------------------------------- errors are StorageErrors

@@ -140,10 +140,14 @@ class FaultProxy:
                     # the server has done the work; its answer arrives after the client gave up
                     time.sleep(proxy.stall_seconds)
                 self.send_response(response.status)
+                # a HEAD answer has no body but the length of the object: keep the server's
+                length = response.getheader("Content-Length", "0")
                 for k, v in response.getheaders():
                     if k.lower() not in HOP_BY_HOP and k.lower() != "content-length":
                         self.send_header(k, v)
-                self.send_header("Content-Length", str(len(data)))
+                self.send_header(
+                    "Content-Length", length if self.command == "HEAD" else str(len(data))
+                )
                 self.end_headers()
                 if self.command != "HEAD":
                     self.wfile.write(data)
