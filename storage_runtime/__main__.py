@@ -1,13 +1,15 @@
-"""`python -m storage_runtime env|sync ...`
+"""`python -m storage_runtime env|sync|broker|k8s-volume ...`
 
 Exit codes: 0 done; 1 some transfers failed (each is listed); 2 usage or configuration (a
 flag, a variable, a file, the bucket, the endpoint or the credentials: the message names it);
-130 interrupted by SIGINT (143 by SIGTERM). Never a traceback for any of these.
+130 interrupted by SIGINT (143 by SIGTERM; `broker` stops serving on either). Never a
+traceback for any of these.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import signal
@@ -118,33 +120,151 @@ def _sync(args: argparse.Namespace) -> int:
     return 1 if report.failed else 0
 
 
-def _env(args: argparse.Namespace) -> int:
+def _outputs(path: str) -> dict[str, object]:
+    """The stack outputs of `--outputs PATH` (`-`: stdin); SettingsError naming the flag."""
     try:
-        if args.outputs == "-":
-            text = sys.stdin.read()
-        else:
-            text = Path(args.outputs).read_text(encoding="utf-8")
+        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
-        return _error(
-            f"--outputs {args.outputs}: cannot be read ({getattr(err, 'strerror', None) or err});"
-            " write it with `pulumi stack output --json --show-secrets > outputs.json`",
-            2,
-        )
+        raise SettingsError(
+            f"--outputs {path}: cannot be read ({getattr(err, 'strerror', None) or err}); "
+            "write it with `pulumi stack output --json --show-secrets > outputs.json`"
+        ) from err
     try:
         outputs = json.loads(text)
-        if not isinstance(outputs, dict):
-            raise SettingsError(f"--outputs {args.outputs}: not a JSON object")
+    except json.JSONDecodeError as err:
+        raise SettingsError(f"--outputs {path} is not JSON ({err})") from err
+    if not isinstance(outputs, dict):
+        raise SettingsError(f"--outputs {path}: not a JSON object")
+    return outputs
+
+
+def _env(args: argparse.Namespace) -> int:
+    try:
         settings = Settings.from_stack_outputs(
-            outputs, args.app, args.bucket, allow_masked_secrets=not args.show_secrets
+            _outputs(args.outputs),
+            args.app,
+            args.bucket,
+            allow_masked_secrets=not args.show_secrets,
         )
         rendered = render(settings, app=args.app, fmt=args.format, show_secrets=args.show_secrets)
-    except json.JSONDecodeError as err:
-        return _error(f"--outputs {args.outputs} is not JSON ({err})", 2)
     except SettingsError as err:
         return _error(err, 2)
     sys.stdout.buffer.write(rendered.encode("utf-8"))
     sys.stdout.flush()
     return 0
+
+
+def _k8s_volume(args: argparse.Namespace) -> int:
+    from storage_runtime.k8s import efs_volume, volume_manifests
+
+    try:
+        volume = efs_volume(_outputs(args.outputs), args.app, args.efs)
+        text = volume_manifests(
+            volume, name=args.name, namespace=args.namespace, storage=args.storage
+        )
+    except SettingsError as err:
+        return _error(err, 2)
+    sys.stdout.write(text)
+    sys.stdout.flush()
+    return 0
+
+
+def _bytes(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}; accepted: a whole number of bytes, e.g. 16777216"
+        )
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r}; accepted: 0-65535 (0: any free port)")
+    return value
+
+
+def _broker(args: argparse.Namespace) -> int:
+    from storage_runtime.broker import Broker, BrokerConfig, serve
+    from storage_runtime.store import ObjectStore
+
+    tokens = tuple(
+        t
+        for t in (
+            os.environ.get("BACKEND_SERVICE_TOKEN", ""),
+            os.environ.get("BACKEND_SERVICE_TOKEN_PREVIOUS", ""),
+        )
+        if t
+    )
+    if not tokens:
+        return _error(
+            "BACKEND_SERVICE_TOKEN is not set: the service token callers must send (at least "
+            "16 characters, e.g. `openssl rand -hex 32`); never on the command line",
+            2,
+        )
+    overrides = {"max_upload_bytes": args.max_upload_bytes} if args.max_upload_bytes else {}
+    try:
+        if args.outputs:
+            if not args.app:
+                raise SettingsError("--outputs needs --app (the app whose bucket to serve)")
+            settings = Settings.from_stack_outputs(
+                _outputs(args.outputs), args.app, args.bucket, **overrides
+            )
+        else:
+            settings = Settings.from_env()
+            if overrides:
+                settings = dataclasses.replace(settings, **overrides)
+        if settings.provider not in ("s3", "minio"):
+            raise SettingsError(
+                f"the broker needs an object store (OBJECT_STORE=s3 or STORAGE_PROVIDER=s3|"
+                f"minio, or --outputs), not provider {settings.provider!r}"
+            )
+        config = BrokerConfig(
+            tokens=tokens,
+            allowed_prefixes=tuple(args.allow_prefix or ["videos/"]),
+            part_size_bytes=args.part_size,
+            if_no_checksum=args.if_no_checksum,
+        )
+        broker = Broker(ObjectStore(settings), config)
+        server = serve(broker, args.host, args.port)
+    except StorageError as err:
+        return _error(str(err).removeprefix("broker: "), 2)
+    except OSError as err:
+        return _error(f"--host {args.host} --port {args.port}: {err.strerror or err}", 2)
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(
+            f"warning: serving a bearer-token API on {args.host} over plain HTTP; put TLS in "
+            "front of it (or mount storage_runtime.broker.asgi_app in your own server)",
+            file=sys.stderr,
+        )
+    base = f"{server.url}{config.base_path}"
+    print(
+        f"serving s3://{settings.bucket}/ ({', '.join(config.allowed_prefixes)}) on {base}/ "
+        "presign-put, complete, delete, presign-multipart, complete-multipart, abort-multipart",
+        file=sys.stderr,
+        flush=True,
+    )
+    stopped: list[int] = []
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        stopped.append(signum)
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        server.serve_forever(poll_interval=0.2)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        server.server_close()
+    return 128 + stopped[0] if stopped else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -196,9 +316,54 @@ def main(argv: list[str] | None = None) -> int:
     sync.add_argument(
         "--progress", action=argparse.BooleanOptionalAction, default=sys.stderr.isatty()
     )
+    k8s = sub.add_parser(
+        "k8s-volume",
+        help="PersistentVolumes and claims of an app's EFS access point (seed 003), as YAML",
+    )
+    k8s.add_argument("--outputs", required=True, help="`pulumi stack output --json` file, or -")
+    k8s.add_argument("--app", required=True, help="app name in the stack (e.g. pingvas-studio)")
+    k8s.add_argument("--efs", required=True, help="EFS key of the app (e.g. models)")
+    k8s.add_argument("--name", help="name prefix (default efs-<efs>: efs-models-pv, -pvc, -pvc-rw)")
+    k8s.add_argument("--namespace", default="prod", help="namespace of the claims (prod)")
+    k8s.add_argument("--storage", default="500Gi", help="capacity (500Gi; EFS does not enforce it)")
+    broker = sub.add_parser(
+        "broker",
+        help="seed 001's presign/complete/delete backend on a local HTTP server",
+        description="Token from BACKEND_SERVICE_TOKEN (and BACKEND_SERVICE_TOKEN_PREVIOUS "
+        "while rotating); the bucket from --outputs/--app or the storage environment.",
+    )
+    broker.add_argument(
+        "--outputs", help="`pulumi stack output --json` file (else the environment)"
+    )
+    broker.add_argument("--app", help="app whose bucket to serve (with --outputs)")
+    broker.add_argument("--bucket", help="bucket key, when the app has several")
+    broker.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    broker.add_argument("--port", type=_port, default=8080, help="port (8080; 0: any free port)")
+    broker.add_argument(
+        "--allow-prefix",
+        action="append",
+        metavar="PREFIX",
+        help="key prefix callers may write and delete (repeatable; default videos/)",
+    )
+    broker.add_argument(
+        "--part-size", type=_bytes, default=16 * 1024 * 1024, help="multipart part size, bytes"
+    )
+    broker.add_argument(
+        "--max-upload-bytes", type=_bytes, help="largest upload (default VIDEO_MAX_UPLOAD_BYTES)"
+    )
+    broker.add_argument(
+        "--if-no-checksum",
+        choices=("refuse", "download", "accept"),
+        default="refuse",
+        help="complete with a checksum for an object stored without one (refuse)",
+    )
     args = parser.parse_args(argv)
     if args.command == "sync":
         return _sync(args)
+    if args.command == "k8s-volume":
+        return _k8s_volume(args)
+    if args.command == "broker":
+        return _broker(args)
     return _env(args)
 
 

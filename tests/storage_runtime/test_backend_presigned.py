@@ -6,6 +6,7 @@ allowed prefixes."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import threading
 from collections.abc import Iterator
@@ -67,10 +68,13 @@ def start(broker: FaultyBroker, store: ObjectStore) -> tuple[Backend, BrokerServ
 
 @pytest.fixture
 def backend(settings: Settings, s3_server: S3Server) -> Iterator[Backend]:
-    yield from _backend(settings, s3_server)
+    with running_backend(settings, s3_server) as state:
+        yield state
 
 
-def _backend(settings: Settings, s3_server: S3Server) -> Iterator[Backend]:
+@contextlib.contextmanager
+def running_backend(settings: Settings, s3_server: S3Server) -> Iterator[Backend]:
+    """The shipped broker on its stdlib server, on a bucket of `settings`."""
     store = ObjectStore(
         replace(settings, public_base_url="https://cdn.example.com", max_upload_bytes=LIMIT)
     )
@@ -222,7 +226,7 @@ def test_put_failure_after_retries_and_a_retry_that_recovers(
     last attempt the upload fails and complete is never called."""
     with FaultProxy(s3_server.endpoint, rate=1.0, modes=("503",), max_faults=3) as proxy:
         proxied = replace(settings, endpoint_url=proxy.url)
-        for state in _backend(proxied, s3_server):
+        with running_backend(proxied, s3_server) as state:
             with pytest.raises(StorageUploadError) as info:
                 uploader(state, max_attempts=2).put_object(b"data", KEY, "video/mp4")
             assert info.value.reason == "Upload to presigned URL failed: HTTP 503"
