@@ -169,6 +169,39 @@ def _k8s_volume(args: argparse.Namespace) -> int:
     return 0
 
 
+def _models(args: argparse.Namespace) -> int:
+    from storage_runtime.model_cache import ModelCache
+    from storage_runtime.store import ObjectStore
+
+    try:
+        settings = Settings.from_env()
+        if settings.provider not in ("s3", "minio"):
+            raise SettingsError(
+                "model-cache needs the models' bucket (OBJECT_STORE=s3, S3_BUCKET, S3_REGION), "
+                f"not provider {settings.provider!r}"
+            )
+        cache = ModelCache(ObjectStore(settings), args.dir, lock_timeout=args.lock_timeout)
+        for key in args.keys:
+            print(cache.path(key), flush=True)
+    except CONFIG_ERRORS as err:
+        return _error(err, 2)
+    except StorageError as err:
+        return _error(err, 1)
+    except OSError as err:
+        return _error(f"{err.filename or args.dir}: {err.strerror or err}", 1)
+    return 0
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r}; accepted: seconds, more than 0")
+    return value
+
+
 def _bytes(text: str) -> int:
     try:
         value = int(text)
@@ -357,7 +390,22 @@ def main(argv: list[str] | None = None) -> int:
         default="refuse",
         help="complete with a checksum for an object stored without one (refuse)",
     )
+    models = sub.add_parser(
+        "model-cache",
+        help="models into a shared cache directory (seed 003), each downloaded once",
+        description="The bucket from the storage environment (OBJECT_STORE, S3_BUCKET, "
+        "S3_REGION...); prints each model's local path.",
+    )
+    models.add_argument("--dir", required=True, help="the shared cache directory (e.g. /models)")
+    models.add_argument(
+        "--lock-timeout", type=_seconds, default=3600, help="seconds to wait for another download"
+    )
+    models.add_argument(
+        "keys", nargs="+", metavar="KEY", help="a model's key, or a prefix ending in / (sdxl/)"
+    )
     args = parser.parse_args(argv)
+    if args.command == "model-cache":
+        return _models(args)
     if args.command == "sync":
         return _sync(args)
     if args.command == "k8s-volume":

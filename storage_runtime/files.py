@@ -61,6 +61,21 @@ def is_temp(name: str) -> bool:
     return _TEMP.match(name) is not None
 
 
+def temp_target(name: str) -> str | None:
+    """The (possibly shortened) name whose temporary file `name` is, or None."""
+    match = _TEMP.match(name)
+    return match["name"] if match else None
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename in `path` durable (on NFS the close-to-open rules of the server apply)."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def is_stale_temp(path: Path, now: float | None = None) -> bool:
     """A temporary file no live run is writing: its run (same host) has exited, or it comes
     from another host and has not been written for FOREIGN_PART_SECONDS."""
