@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+import signal
+import subprocess
+import sys
 import urllib.request
 from collections.abc import MutableMapping
 from dataclasses import replace
@@ -13,10 +17,14 @@ from typing import Any
 
 import pytest
 
-from storage_runtime import ObjectStore, Settings, StorageError
+from storage_runtime import BackendPresignedUploader, ObjectStore, Settings, StorageError
+from storage_runtime.__main__ import main
 from storage_runtime.broker import Broker, BrokerConfig, CompletedUpload, Reply, asgi_app
 from storage_runtime.store import MiB
+from tests.storage_runtime.conftest import has
 from tests.storage_runtime.test_store import http
+from tests.storage_runtime.test_sync import ROOT, cli_env
+from tests.support.seaweed import S3Server
 
 TOKEN = "service-token-for-tests-0123456789"
 NEXT_TOKEN = "the-next-quarters-token-9876543210"
@@ -396,3 +404,86 @@ def test_the_asgi_app_handles_lifespan_and_refuses_huge_bodies(broker: Broker) -
         assert sent[0]["status"] == 413
 
     asyncio.run(flow())
+
+
+# ----------------------------------------------------------------- python -m storage_runtime
+
+
+def test_the_broker_runs_from_the_command_line(settings: Settings, s3_server: S3Server) -> None:
+    env = {**cli_env(settings), "BACKEND_SERVICE_TOKEN": TOKEN}
+    # moto keeps no checksums: the backend reads the object back to compare instead
+    check = "refuse" if has(s3_server, "stored checksums") else "download"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "storage_runtime",
+            "broker",
+            "--port",
+            "0",
+            "--if-no-checksum",
+            check,
+        ],
+        cwd=ROOT,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        line = proc.stderr.readline()
+        found = re.search(r" on (http://127\.0\.0\.1:\d+)/internal/storage/ presign-put", line)
+        assert found and f"s3://{settings.bucket}/ (videos/)" in line, line
+        uploader = BackendPresignedUploader(
+            Settings(
+                provider="backend_presigned",
+                backend_base_url=found[1],
+                backend_service_token=TOKEN,
+            )
+        )
+        assert uploader.put_object(b"data", KEY, "video/mp4").size_bytes == 4
+        assert ObjectStore(settings).get(KEY) == b"data"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 128 + signal.SIGTERM and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("token", "argv", "fragment"),
+    [
+        (None, [], "BACKEND_SERVICE_TOKEN is not set"),
+        ("short", [], "has 5 characters; accepted: at least 16"),
+        (TOKEN, ["--allow-prefix", "/videos/"], "allowed prefix '/videos/'; accepted"),
+        (TOKEN, ["--outputs", "/nonexistent.json", "--app", "x"], "--outputs /nonexistent.json"),
+    ],
+)
+def test_broker_mistakes_are_one_line_with_exit_2(
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    token: str | None,
+    argv: list[str],
+    fragment: str,
+) -> None:
+    for name, value in cli_env(settings).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("BACKEND_SERVICE_TOKEN_PREVIOUS", raising=False)
+    if token is None:
+        monkeypatch.delenv("BACKEND_SERVICE_TOKEN", raising=False)
+    else:
+        monkeypatch.setenv("BACKEND_SERVICE_TOKEN", token)
+    assert main(["broker", "--port", "0", *argv]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("error: ") and len(err.strip().splitlines()) == 1
+    assert fragment in err, err
+
+
+def test_the_broker_needs_an_object_store(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("OBJECT_STORE", "STORAGE_PROVIDER"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("BACKEND_SERVICE_TOKEN", TOKEN)
+    assert main(["broker", "--port", "0"]) == 2
+    assert "needs an object store" in capsys.readouterr().err

@@ -292,3 +292,31 @@ def test_verification_refuses_short_or_different_bytes() -> None:
     assert _verify(stored, 3, sha, md5) is None
     assert "SHA-256 differs" in (_verify(stored, 3, hashlib.sha256(b"abd").digest(), md5) or "")
     assert issubclass(ModelCacheTimeout, ModelCacheError)
+
+
+def test_the_model_sync_job_runs_the_same_cache_from_the_command_line(
+    models: ObjectStore, tmp_path: Path
+) -> None:
+    """`python -m storage_runtime model-cache` (the model-sync Job): same lock, same checks."""
+    models.put("sd15/unet.safetensors", b"u" * 1000)
+    command = [sys.executable, "-m", "storage_runtime", "model-cache", "--dir", str(tmp_path)]
+    env = cli_env(models.settings)
+    proc = subprocess.run(
+        [*command, MODEL, "sd15/"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [str(tmp_path / MODEL), str(tmp_path / "sd15")]
+    assert (tmp_path / "sd15" / "unet.safetensors").read_bytes() == b"u" * 1000
+    missing = subprocess.run(
+        [*command, "sdxl/none.safetensors"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert missing.returncode == 1 and missing.stderr.startswith("error: s3://")
+    assert "does not exist" in missing.stderr and "Traceback" not in missing.stderr
+    local = subprocess.run(
+        [*command, MODEL],
+        cwd=ROOT,
+        env={"PATH": env["PATH"], "HOME": env["HOME"]},
+        capture_output=True,
+        text=True,
+    )
+    assert local.returncode == 2 and "model-cache needs the models' bucket" in local.stderr
