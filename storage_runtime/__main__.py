@@ -300,7 +300,7 @@ def _broker(args: argparse.Namespace) -> int:
     return 128 + stopped[0] if stopped else 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m storage_runtime")
     sub = parser.add_subparsers(dest="command", required=True)
     env = sub.add_parser("env", help="the environment an app's services need, from stack outputs")
@@ -403,7 +403,11 @@ def main(argv: list[str] | None = None) -> int:
     models.add_argument(
         "keys", nargs="+", metavar="KEY", help="a model's key, or a prefix ending in / (sdxl/)"
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     if args.command == "model-cache":
         return _models(args)
     if args.command == "sync":

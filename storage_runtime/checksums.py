@@ -28,6 +28,9 @@ CHUNK = 1024 * 1024
 _HEX = re.compile(r"^[0-9a-fA-F]{64}$")
 #: The header a presigned PUT signs, and that the client must send with exactly this value.
 CHECKSUM_HEADER = "x-amz-checksum-sha256"
+#: The request headers a browser sends with a checksum-signed PUT: the bucket's CORS rule must
+#: allow both, or the browser's preflight fails before any byte is sent.
+BROWSER_UPLOAD_HEADERS = ("Content-Type", CHECKSUM_HEADER)
 #: What `confirm_upload` does when the stored object carries no SHA-256 checksum (moto keeps
 #: none; S3, R2 and SeaweedFS keep the one a signed upload sent, and none for other uploads).
 NoChecksum = Literal["refuse", "download", "accept"]

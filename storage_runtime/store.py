@@ -100,6 +100,12 @@ class PresignedPut:
     expires_in: int
     method: str = "PUT"
 
+    @property
+    def browser_headers(self) -> dict[str, str]:
+        """`headers` without Content-Length, which `fetch` refuses to set (it sends the
+        body's own length, which the signature then checks)."""
+        return {k: v for k, v in self.headers.items() if k.lower() != "content-length"}
+
 
 def _check_expiry(expires: object) -> int:
     if isinstance(expires, bool) or not isinstance(expires, int):

@@ -3,15 +3,18 @@ fix, with exit 2 (usage or configuration), never a traceback."""
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from storage_runtime import Settings
+from storage_runtime.__main__ import parser
 from tests.storage_runtime.conftest import needs
 from tests.storage_runtime.test_sync import cli_env, run_cli, tree
 from tests.support.seaweed import S3Server
+from tests.test_readme import code_lines
 
 
 def one_line_error(proc: object, *fragments: str, code: int = 2) -> None:
@@ -125,3 +128,32 @@ def test_failed_transfers_exit_1_and_are_listed(settings: Settings, tmp_path: Pa
     proc = run_cli(str(src), f"s3://{settings.bucket}/p/", env=cli_env(settings))
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "1 transferred" in proc.stdout and "FAILED new\\nline.txt" in proc.stdout
+
+
+def readme_commands() -> list[list[str]]:
+    """Every `python -m storage_runtime ...` of the README's code blocks, as argv."""
+    found, pending = [], ""
+    for line in code_lines():
+        line = pending + line
+        if line.endswith("\\"):
+            pending = line[:-1] + " "
+            continue
+        pending = ""
+        line = line.split(" #")[0]  # a shell comment may mention a command
+        if "python -m storage_runtime " in line:
+            command = line[line.index("python -m storage_runtime ") :]
+            for cut in (" | ", " > "):
+                command = command.split(cut)[0]
+            found.append(shlex.split(command)[3:])
+    return found
+
+
+def test_every_storage_runtime_command_in_the_readme_parses() -> None:
+    commands = readme_commands()
+    used = {argv[0] for argv in commands}
+    assert used >= {"env", "sync", "broker", "k8s-volume", "model-cache"}, used
+    for argv in commands:
+        try:
+            parser().parse_args(argv)
+        except SystemExit as err:
+            pytest.fail(f"README command does not parse: {argv} (exit {err.code})")

@@ -317,3 +317,19 @@ def test_the_bare_install_is_the_runtime_without_pulumi() -> None:
     assert all("pulumi" not in dep for dep in project["dependencies"]), project["dependencies"]
     assert any(dep.startswith("boto3") for dep in project["dependencies"])
     assert any(dep.startswith("pulumi-aws>=7") for dep in project["optional-dependencies"]["infra"])
+
+
+def test_the_multipart_threshold_of_backend_presigned_uploads() -> None:
+    env = {
+        "STORAGE_PROVIDER": "backend_presigned",
+        "BACKEND_BASE_URL": "http://backend:8080",
+        "BACKEND_SERVICE_TOKEN": "token-123",
+    }
+    assert Settings.from_env(env).backend_multipart_threshold_bytes == 64 * 1024 * 1024
+    s = Settings.from_env({**env, "BACKEND_MULTIPART_THRESHOLD_BYTES": "5242880"})
+    assert s.backend_multipart_threshold_bytes == 5242880
+    assert Settings.from_env(s.to_env()) == s
+    assert s.backend_presign_multipart_path == "/internal/storage/presign-multipart"
+    for bad, message in (("0", "accepted: 1-5368709120"), ("lots", "is not a whole number")):
+        with pytest.raises(SettingsError, match=f"BACKEND_MULTIPART_THRESHOLD_BYTES.*{message}"):
+            Settings.from_env({**env, "BACKEND_MULTIPART_THRESHOLD_BYTES": bad})

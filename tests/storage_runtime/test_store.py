@@ -41,7 +41,7 @@ from storage_runtime import (
     sha256_base64,
     sha256_of,
 )
-from storage_runtime.checksums import full_object_checksum
+from storage_runtime.checksums import BROWSER_UPLOAD_HEADERS, full_object_checksum
 from storage_runtime.store import MULTIPART_THRESHOLD, MiB
 from tests.storage_runtime.conftest import needs
 from tests.support.seaweed import S3Server
@@ -678,3 +678,43 @@ def answers_like_a_bucket(s: ObjectStore | LocalStore, tmp_path: Path) -> None:
     assert list(s.list("a/")) == []
     with pytest.raises(InvalidKeyError):
         s.put("../escape.txt", b"x")
+
+
+@pytest.mark.parametrize("allowed", [("Content-Type",), BROWSER_UPLOAD_HEADERS])
+def test_the_browser_preflight_needs_the_checksum_header_allowed_by_cors(
+    store: ObjectStore, allowed: tuple[str, ...]
+) -> None:
+    """A browser asks first (OPTIONS) whether it may send x-amz-checksum-sha256: a bucket whose
+    CORS rule allows only Content-Type answers without it, and the browser never uploads."""
+    store.client.put_bucket_cors(
+        Bucket=store.bucket,
+        CORSConfiguration={
+            "CORSRules": [
+                {
+                    "AllowedOrigins": ["https://fit.example.com"],
+                    "AllowedMethods": ["PUT"],
+                    "AllowedHeaders": list(allowed),
+                }
+            ]
+        },
+    )
+    presigned = store.presign_put("users/7/activities/42.fit", content_length=3, sha256=FIT_SHA256)
+    asked = ",".join(h.lower() for h in presigned.browser_headers)
+    assert asked == "content-type,x-amz-checksum-sha256"
+    status, _, headers = http(
+        presigned.url.split("?")[0],
+        method="OPTIONS",
+        headers={
+            "Origin": "https://fit.example.com",
+            "Access-Control-Request-Method": "PUT",
+            "Access-Control-Request-Headers": asked,
+        },
+    )
+    granted = {
+        h.strip().lower()
+        for k, v in headers.items()
+        if k.lower() == "access-control-allow-headers"
+        for h in v.split(",")
+    }
+    may_send = status == 200 and {"content-type", "x-amz-checksum-sha256"} <= granted
+    assert may_send == (allowed == BROWSER_UPLOAD_HEADERS)
