@@ -74,6 +74,14 @@ def _detail(err: urllib.error.HTTPError) -> str:
     return ""
 
 
+def _still_the_same(key: str, unchanged: Callable[[], None]) -> None:
+    """A file that changed while it was sent is not completed (the upload is refused)."""
+    try:
+        unchanged()
+    except FileChangedError as err:
+        raise StorageUploadError(key, str(err), step="upload") from err
+
+
 class BackendPresignedUploader:
     """Uploads through a backend's presign/complete API; holds no storage credentials."""
 
@@ -131,6 +139,11 @@ class BackendPresignedUploader:
             raise StorageUploadError(key, f"{label} failed: response is not an object", step=step)
         return answer
 
+    def _presign(self, path: str, request: dict[str, Any], key: str) -> dict[str, Any]:
+        if "content_type" in request and not request["content_type"]:
+            del request["content_type"]  # the backend chooses one from the key's name
+        return self._call(path, request, key=key, step="presign", label="Presign request")
+
     # ------------------------------------------------------------------------ uploads
 
     def put_object(self, data: Data, key: str, content_type: str | None = None) -> StorageResult:
@@ -186,16 +199,9 @@ class BackendPresignedUploader:
             "object_key": key,
             "content_length": size,
             "checksum_sha256": checksum,
+            "content_type": content_type,
         }
-        if content_type:
-            request["content_type"] = content_type
-        presigned = self._call(
-            self.settings.backend_presign_path,
-            request,
-            key=key,
-            step="presign",
-            label="Presign request",
-        )
+        presigned = self._presign(self.settings.backend_presign_path, request, key)
         upload_url = str(presigned.get("upload_url") or "")
         if not upload_url:
             raise StorageUploadError(key, "Presign request failed: no upload_url", step="presign")
@@ -208,10 +214,7 @@ class BackendPresignedUploader:
         signed = any(k.lower() == CHECKSUM_HEADER for k in headers)
         headers["Content-Length"] = str(size)
         etag = self._put(upload_url, lambda: body(0, size), headers)
-        try:
-            unchanged()
-        except FileChangedError as err:
-            raise StorageUploadError(key, str(err), step="upload") from err
+        _still_the_same(key, unchanged)
         public = presigned.get("public_url")
         done: dict[str, Any] = {
             "object_key": key,
@@ -239,16 +242,8 @@ class BackendPresignedUploader:
         body: Callable[[int, int], IO[bytes]],
         unchanged: Callable[[], None],
     ) -> StorageResult:
-        request: dict[str, Any] = {"object_key": key, "content_length": size}
-        if content_type:
-            request["content_type"] = content_type
-        plan = self._call(
-            self.settings.backend_presign_multipart_path,
-            request,
-            key=key,
-            step="presign",
-            label="Presign request",
-        )
+        request = {"object_key": key, "content_length": size, "content_type": content_type}
+        plan = self._presign(self.settings.backend_presign_multipart_path, request, key)
         upload_id = str(plan.get("upload_id") or "")
         parts = plan.get("parts") or []
         part_size = plan.get("part_size")
@@ -258,10 +253,7 @@ class BackendPresignedUploader:
             )
         with self._aborted_unless_completed(key, upload_id):
             etags = self._send_parts(parts, part_size, size, body)
-            try:
-                unchanged()
-            except FileChangedError as err:
-                raise StorageUploadError(key, str(err), step="upload") from err
+            _still_the_same(key, unchanged)
             sent_type = str(plan.get("content_type") or content_type or content_type_for(key))
             done = self._call(
                 self.settings.backend_complete_multipart_path,

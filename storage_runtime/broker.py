@@ -45,6 +45,7 @@ from botocore.exceptions import ClientError
 from storage_runtime.checksums import (
     CHECKSUM_HEADER,
     NO_CHECKSUM_CHOICES,
+    ConfirmedUpload,
     NoChecksum,
     plain_etag,
     sha256_base64,
@@ -385,6 +386,25 @@ class Broker:
         base = self.store.settings.public_base_url
         return public_url(base, key) if base else None
 
+    def _record(
+        self,
+        confirmed: ConfirmedUpload,
+        *,
+        multipart: bool,
+    ) -> dict[str, Any]:
+        return self._confirmed(
+            CompletedUpload(
+                confirmed.key,
+                confirmed.size,
+                confirmed.etag,
+                confirmed.content_type,
+                self._public_url(confirmed.key),
+                confirmed.sha256,
+                multipart=multipart,
+                checks=confirmed.checks,
+            )
+        )
+
     def _confirmed(self, done: CompletedUpload) -> dict[str, Any]:
         if self.on_complete is not None:
             self.on_complete(done)
@@ -401,8 +421,8 @@ class Broker:
         """A client call whose failures leave as StorageError (NoSuchUpload as a Refusal)."""
         try:
             return call()
-        except ClientError as err:
-            if _client_code(err) == "NoSuchUpload":
+        except CLIENT_FAILURES as err:
+            if isinstance(err, ClientError) and _client_code(err) == "NoSuchUpload":
                 raise Refusal(
                     409,
                     "upload_not_found",
@@ -410,14 +430,6 @@ class Broker:
                     field="upload_id",
                     check="missing",
                 ) from None
-            raise translate(
-                err,
-                op=op,
-                bucket=self.store.bucket,
-                key=key,
-                endpoint=self.store.settings.endpoint_url,
-            ) from err
-        except CLIENT_FAILURES as err:
             raise translate(
                 err,
                 op=op,
@@ -463,17 +475,7 @@ class Broker:
         confirmed = self.store.confirm_upload(
             key, size=size, etag=etag, sha256=sha256, if_no_checksum=self.config.if_no_checksum
         )
-        return self._confirmed(
-            CompletedUpload(
-                key,
-                confirmed.size,
-                confirmed.etag,
-                confirmed.content_type,
-                self._public_url(key),
-                confirmed.sha256,
-                checks=confirmed.checks,
-            )
-        )
+        return self._record(confirmed, multipart=False)
 
     def delete(self, payload: dict[str, Any]) -> dict[str, Any]:
         key = self._key(payload)
@@ -562,17 +564,7 @@ class Broker:
             if refusal.error != "upload_not_found" or not self.store.exists(key):
                 raise
             confirmed = self.store.confirm_upload(key, size=size)  # completed by a first try
-            return self._confirmed(
-                CompletedUpload(
-                    key,
-                    confirmed.size,
-                    confirmed.etag,
-                    confirmed.content_type,
-                    self._public_url(key),
-                    multipart=True,
-                    checks=confirmed.checks,
-                )
-            )
+            return self._record(confirmed, multipart=True)
         numbers = [int(p["PartNumber"]) for p in listed]
         if numbers != list(range(1, len(listed) + 1)) or not listed:
             raise UploadNotConfirmedError(
@@ -614,17 +606,7 @@ class Broker:
             ),
         )
         confirmed = self.store.confirm_upload(key, size=size, etag=str(result.get("ETag", "")))
-        return self._confirmed(
-            CompletedUpload(
-                key,
-                confirmed.size,
-                confirmed.etag,
-                confirmed.content_type,
-                self._public_url(key),
-                multipart=True,
-                checks=confirmed.checks,
-            )
-        )
+        return self._record(confirmed, multipart=True)
 
     def abort_multipart(self, payload: dict[str, Any]) -> dict[str, Any]:
         key = self._key(payload)

@@ -8,8 +8,10 @@ which skips it on the other with the reason below, so the report says why.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
+from typing import Any, TypeVar
 
 import pytest
 
@@ -18,6 +20,7 @@ from tests.support.moto import moto
 from tests.support.seaweed import S3Server, admin_client, seaweed
 
 _counter = itertools.count()
+T = TypeVar("T")
 
 #: What only one of the servers does, and why the other cannot show it.
 MISSING = {
@@ -88,3 +91,16 @@ def settings(s3_server: S3Server) -> Settings:
 @pytest.fixture
 def store(settings: Settings) -> ObjectStore:
     return ObjectStore(settings)
+
+
+def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
+    """`asyncio.run` on a loop of its own that is never made the thread's current loop:
+    asyncio.run unsets the main thread's loop when it ends, after which the Pulumi mocks of
+    later tests (asyncio.get_event_loop) fail with "There is no current event loop"."""
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(coroutine)
+    finally:
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.run_until_complete(loop.shutdown_default_executor())
+        loop.close()

@@ -15,6 +15,7 @@ import pytest
 from storage_runtime import BackendPresignedUploader, ObjectStore, Settings
 from storage_runtime.aio import AsyncBackendPresignedUploader, AsyncObjectStore
 from storage_runtime.store import MiB
+from tests.storage_runtime.conftest import run_async
 from tests.storage_runtime.test_backend_presigned import TOKEN, running_backend
 from tests.support.faulty_proxy import FaultProxy
 from tests.support.seaweed import S3Server
@@ -73,7 +74,7 @@ def test_the_store_does_not_block_the_loop(settings: Settings, proxy: FaultProxy
             assert await store.delete_prefix("results/") == 6
             assert not await store.exists("results/job-1/a.bin")
 
-    asyncio.run(flow())
+    run_async(flow())
 
 
 def test_the_uploader_does_not_block_the_loop(
@@ -99,5 +100,5 @@ def test_the_uploader_does_not_block_the_loop(
                 assert await held_while_the_loop_runs(proxy, put) > 3
                 assert (await put).size_bytes == 1000
 
-        asyncio.run(flow())
+        run_async(flow())
         assert backend.store.get(key) == b"\x00" * 1000 and len(backend.completed) == 1

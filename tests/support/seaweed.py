@@ -35,6 +35,9 @@ PORT_FLAGS = (
 )
 
 
+VOLUMES = 2000
+
+
 @dataclass(frozen=True)
 class S3Server:
     """A running S3 server of the test session: `name` is seaweedfs or moto."""
@@ -133,6 +136,11 @@ def seaweed(timeout: float = 60.0) -> Iterator[S3Server]:
     key, secret = "test-" + secrets.token_hex(6), secrets.token_hex(20)
     env = {**os.environ, "AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": secret}
     args = [weed_binary(), "mini", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1"]
+    # Every bucket is a collection with volumes of its own, and by default the volume count is
+    # free disk / 1 GiB: 75 buckets with data on a disk with 75 GiB free, fewer on a smaller CI
+    # disk, after which every write answers InternalError ("no free volumes left"). Volumes
+    # are sparse files, so a fixed, generous count costs no disk.
+    args.append(f"-volume.max={VOLUMES}")
     args += [f"-{flag}={port}" for flag, port in ports.items()]
     endpoint = f"http://127.0.0.1:{ports['s3.port']}"
     with serving("weed", args, env, endpoint, data, timeout):
