@@ -32,7 +32,10 @@ How it stays correct when processes race, crash or run on other machines:
   once its replacement is complete.
 
 Models are addressed by key: a changed model gets a new key (`sdxl/v2/...`), the cache does
-not notice objects replaced under the same key.
+not notice objects replaced under the same key. Files written into the directory some other
+way are trusted by name; `verify_existing=True` compares each file's size with its object
+(one HEAD per call) and downloads a short one again, for a cache that the seed's loader
+(which wrote straight into place) may have left half-written.
 """
 
 from __future__ import annotations
@@ -101,11 +104,13 @@ class ModelCache:
         lock_timeout: float = 600,
         poll_interval: float = 0.2,
         progress: Progress | None = None,
+        verify_existing: bool = False,
     ) -> None:
         self.store = store
         self.root = Path(root)
         self.lock_timeout, self.poll_interval = lock_timeout, poll_interval
         self.progress = progress or _no_progress
+        self.verify_existing = verify_existing
 
     def __repr__(self) -> str:
         return f"ModelCache({str(self.root)!r}, {self.store!r})"
@@ -132,15 +137,30 @@ class ModelCache:
             return target if (target / MANIFEST).is_file() else None
         return target if target.is_file() else None
 
+    def _usable(self, key: str, found: Path | None) -> bool:
+        """A cached model, and (verify_existing) a file whose size is the object's: a file
+        that a loader without this cache wrote straight into place may be half of it."""
+        if found is None:
+            return False
+        if not self.verify_existing or key.endswith("/"):
+            return True
+        size = self.store.head(key).size
+        if found.stat().st_size != size:
+            log.warning(
+                "%s has %d of %d bytes: downloading it again", found, found.stat().st_size, size
+            )
+            return False
+        return True
+
     def path(self, key: str) -> Path:
         """The local path of the model `key` (a file key, or a prefix ending in '/' for a
         directory model), downloaded first if the cache does not have it yet."""
         found = self.cached(key)
-        if found is not None:
+        if found is not None and self._usable(key, found):
             return found
         with self._locked(key):
             found = self.cached(key)  # another process may have finished while we waited
-            if found is not None:
+            if found is not None and self._usable(key, found):
                 log.info("model %s was cached by another process", key)
                 return found
             target = self._target(key)

@@ -320,3 +320,15 @@ def test_the_model_sync_job_runs_the_same_cache_from_the_command_line(
         monkeypatch.delenv(name, raising=False)
     assert main(["model-cache", "--dir", str(tmp_path), MODEL]) == 2
     assert "model-cache needs the models' bucket" in capsys.readouterr().err
+
+
+def test_a_half_written_file_of_the_old_loader_is_downloaded_again(
+    models: ObjectStore, tmp_path: Path
+) -> None:
+    """Seed 003's loader wrote straight into place: a crash left a short file under the name."""
+    (tmp_path / "sdxl").mkdir()
+    (tmp_path / MODEL).write_bytes(MODEL_BYTES[:1000])
+    assert ModelCache(models, tmp_path).path(MODEL).stat().st_size == 1000  # trusted by name
+    checked = ModelCache(models, tmp_path, verify_existing=True)
+    assert checked.path(MODEL).read_bytes() == MODEL_BYTES
+    assert checked.path(MODEL).read_bytes() == MODEL_BYTES and leftovers(tmp_path) == []
