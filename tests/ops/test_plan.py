@@ -301,14 +301,24 @@ def test_secure_config_values_stay_masked(tmp_path: Path) -> None:
 
 
 def test_images_cdn_is_seed_003s_distribution(prod_plan: Plan) -> None:
+    """Adopted as it is: seed 003's distribution and the origin access identity it reads the
+    bucket with (no switch to OAC during adoption), `*/thumbnails/*` still served from the
+    images bucket until the thumbnails are copied (README, seed 003 runbook)."""
     comp = prod_plan.get("pingvas-studio-images-cdn", "storage:index:CdnDistribution")
     kids = {r.type.split(":")[-1]: r for r in prod_plan.children(comp.urn)}
+    assert kids["Distribution"].import_id == "EDFDVBD6EXAMPLE"
+    assert kids["OriginAccessIdentity"].import_id == "E74FTE3AEXAMPLE"
     d = kids["Distribution"].inputs
-    assert all(o["originAccessControlId"] == UNKNOWN for o in d["origins"]), "OAC"
+    assert all(
+        o["s3OriginConfig"]["originAccessIdentity"]
+        == "origin-access-identity/cloudfront/E74FTE3AEXAMPLE"
+        for o in d["origins"]
+    ), "the adopted OAI, known at preview"
     assert d["defaultCacheBehavior"]["viewerProtocolPolicy"] == "redirect-to-https"
     assert d["defaultCacheBehavior"]["allowedMethods"] == ["GET", "HEAD", "OPTIONS"]
     (thumbs,) = d["orderedCacheBehaviors"]
     assert thumbs["pathPattern"] == "*/thumbnails/*"
+    assert thumbs["targetOriginId"] == "s3-pingvas-studio-images", "where seed 003 keeps them"
     assert d["viewerCertificate"]["minimumProtocolVersion"] == "TLSv1.2_2021"
     assert d["viewerCertificate"]["sslSupportMethod"] == "sni-only"
     assert d["viewerCertificate"]["acmCertificateArn"].startswith("arn:aws:acm:us-east-1:")
@@ -328,6 +338,9 @@ def test_images_cdn_is_seed_003s_distribution(prod_plan: Plan) -> None:
         "DenyInsecureTransport",
         "CloudFrontReadPingvasStudioImagesCdn",
     ]
+    assert policy["Statement"][1]["Principal"] == {
+        "AWS": "arn:aws:iam::cloudfront:user/CloudFront Origin Access Identity E74FTE3AEXAMPLE"
+    }
     # The images bucket declares CORS for the studio's origins: the CDN forwards them.
     default_cache = prod_plan.get("pingvas-studio-images-cdn-default-cache").inputs
     headers = default_cache["parametersInCacheKeyAndForwardedToOrigin"]["headersConfig"]
@@ -336,8 +349,11 @@ def test_images_cdn_is_seed_003s_distribution(prod_plan: Plan) -> None:
 
 def test_models_efs_is_seed_003s_file_system(prod_plan: Plan, prod_deployed: Plan) -> None:
     fs = prod_plan.get("pingvas-studio-models-efs-file-system")
-    assert fs.protect
-    assert fs.inputs["encrypted"] is True and fs.inputs["kmsKeyId"] == UNKNOWN
+    assert fs.protect and fs.import_id == "fs-0123456789abcdef0"
+    assert fs.inputs["encrypted"] is True
+    assert fs.inputs["kmsKeyId"] == (
+        "arn:aws:kms:ap-northeast-2:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    ), "the adopted key it is encrypted with: a file system cannot change its key"
     assert fs.inputs["creationToken"] == "pingvas-studio-models", "seed 003's, pinned"
     assert fs.inputs["lifecyclePolicies"] == [
         {"transitionToIa": "AFTER_30_DAYS"},
@@ -384,8 +400,8 @@ def test_plan_exits_non_zero_on_a_mandatory_violation(tmp_path: Path) -> None:
         (root / name).write_text((ROOT / name).read_text())
     text = (ROOT / "Pulumi.prod.yaml").read_text()
     text = text.replace(
-        "        models:\n          name: pingvas-studio-models\n",
-        "        models:\n          name: pingvas-studio-models\n          protect: false\n",
+        "        uploads:\n          name: pingvas-studio-uploads\n",
+        "        uploads:\n          name: pingvas-studio-uploads\n          protect: false\n",
     )
     (root / "Pulumi.prod.yaml").write_text(text)
     proc = subprocess.run(
@@ -397,7 +413,7 @@ def test_plan_exits_non_zero_on_a_mandatory_violation(tmp_path: Path) -> None:
     assert proc.returncode == 1, proc.stderr
     assert "policy: 1 mandatory, 2 advisory, 0 could not run (preview mode)" in proc.stdout
     assert (
-        "[mandatory] stateful-protected: pingvas-studio-models-bucket: stateful resource is not protected"
+        "[mandatory] stateful-protected: pingvas-studio-uploads-bucket: stateful resource is not protected"
         in proc.stdout
     )
     ok = subprocess.run(
@@ -414,12 +430,20 @@ def test_plan_exits_non_zero_on_a_mandatory_violation(tmp_path: Path) -> None:
 
 
 def test_preview_mode_knows_no_id_or_computed_attribute(prod_plan: Plan) -> None:
-    """A first `pulumi preview`: every id unknown, nothing invented by the mocks."""
+    """A first `pulumi preview`: every id unknown, nothing invented by the mocks, but for
+    the resources adopted with an `import` option: the engine reads those during the preview,
+    so their ids are the import ids (and what derives from them is known)."""
+    adopted = {r.import_id for r in prod_plan.resources if r.import_id}
+    assert sum(r.import_id is not None for r in prod_plan.resources) >= 15
     for r in prod_plan.resources:
         if r.custom:
-            assert r.id == UNKNOWN, r.name
+            assert r.id == (r.import_id or UNKNOWN), r.name
     text = prod_plan.dumps()
-    for invented in (r"\bfs-[0-9a-f]{17}", r"fsap-[0-9a-f]", "arn:aws:kms:", r"\.cloudfront\.net"):
+    adopted_cdn = prod_plan.outputs["endpoints"]["pingvas-studio"]["cdn"]["images"]["domain"]
+    assert adopted_cdn.endswith(".cloudfront.net"), "read from the adopted distribution"
+    for known in sorted({*adopted, adopted_cdn}, key=len, reverse=True):
+        text = text.replace(known, "<adopted>")
+    for invented in (r"\bfs-[0-9a-f]{17}", r"fsap-[0-9a-f]", r"key/[0-9a-f]", r"\.cloudfront\.net"):
         assert not re.search(invented, text), f"{invented!r} is only known after a deployment"
     assert "mock-token-value" not in text
     images = prod_plan.outputs["endpoints"]["pingvas-studio"]["s3"]["images"]
@@ -469,28 +493,32 @@ def test_each_stack_passes_every_mandatory_rule_and_every_rule_runs(
 
 # -------------------------------------------------------------------------- stacks
 
-#: Physical names AWS or Cloudflare want unique per account (or globally, S3): (type, input).
-UNIQUE_PER_ACCOUNT = (
-    ("aws:s3/bucket:Bucket", "bucket"),
-    ("cloudflare:index/r2Bucket:R2Bucket", "name"),
-    ("aws:cloudfront/originAccessControl:OriginAccessControl", "name"),
-    ("aws:cloudfront/cachePolicy:CachePolicy", "name"),
-    ("aws:cloudwatch/logDeliverySource:LogDeliverySource", "name"),
-    ("aws:cloudwatch/logDeliveryDestination:LogDeliveryDestination", "name"),
-    ("aws:efs/fileSystem:FileSystem", "creationToken"),
-    ("aws:backup/vault:Vault", "name"),
-    ("aws:backup/plan:Plan", "name"),
-    ("aws:iam/role:Role", "name"),
-)
+#: The input that holds a resource's physical name, where it is not `name`.
+NAME_INPUTS = {
+    "aws:s3/bucket:Bucket": "bucket",
+    "aws:efs/fileSystem:FileSystem": "creationToken",
+}
+#: Named resources whose names need not be unique per account: a Cloudflare token's name is
+#: a label (two tokens may share one), a certificate's DNS validation record is named by ACM
+#: and lives in the stack's own zone.
+NOT_UNIQUE = {
+    "cloudflare:index/accountToken:AccountToken",
+    "cloudflare:index/apiToken:ApiToken",
+    "aws:route53/record:Record",
+}
 
 
 def physical_names(plan: Plan) -> dict[tuple[str, str], str]:
+    """Every physical name the stack gives, derived from the plan: each custom resource's
+    name input (`NAME_INPUTS`, else `name`), as (type, name). The names the program gives
+    must be known at preview: a rule (or a reviewer) cannot check a name nobody knows."""
     names: dict[tuple[str, str], str] = {}
-    for typ, key in UNIQUE_PER_ACCOUNT:
-        for r in plan.by_type(typ):
-            if key in r.inputs:
-                assert r.inputs[key] != UNKNOWN, f"{r.name}: {key} must be known"
-                names[(typ, r.inputs[key])] = r.name
+    for r in plan.resources:
+        key = NAME_INPUTS.get(r.type, "name")
+        if not r.custom or r.type in NOT_UNIQUE or key not in r.inputs:
+            continue
+        assert r.inputs[key] != UNKNOWN, f"{r.name}: {key} must be known"
+        names[(r.type, r.inputs[key])] = r.name
     return names
 
 
@@ -513,9 +541,20 @@ def test_staging_mirrors_prod_smaller_and_deletable(prod_plan: Plan, staging_pla
 def test_no_physical_name_collides_between_prod_and_staging(
     prod_plan: Plan, staging_plan: Plan
 ) -> None:
-    """Finding 8 and Deliver 5: both stacks in one account."""
+    """Finding 8 and Deliver 5: both stacks in one account, every named resource included
+    (also what operates the stack: alert topics, alarms, rules, budgets, roles)."""
     prod, staging = physical_names(prod_plan), physical_names(staging_plan)
-    assert len(prod) >= 20 and len(staging) >= 20
+    assert len(prod) >= 30 and len(staging) >= 30
+    for typ in (
+        "aws:sns/topic:Topic",
+        "aws:cloudwatch/metricAlarm:MetricAlarm",
+        "aws:cloudwatch/eventRule:EventRule",
+        "aws:budgets/budget:Budget",
+        "aws:iam/role:Role",
+        "aws:backup/selection:Selection",
+        "cloudflare:index/r2Bucket:R2Bucket",
+    ):
+        assert any(t == typ for t, _ in prod), f"no {typ} names in the prod plan"
     collisions = sorted(set(prod) & set(staging))
     assert collisions == [], collisions
 
