@@ -42,8 +42,9 @@ plan: $(STAMP) ## offline plan of the prod stack (no cloud, no Pulumi CLI)
 	@echo "  pulumi preview --diff                               # with credentials: the real preview"
 
 .PHONY: bench
-bench: $(STAMP) ## benchmarks (ratios measured side by side in one run)
+bench: $(STAMP) ## presigning vs boto3, and peak memory of 1 GiB transfers
 	$(BIN)/python -m benchmarks.presign
+	$(BIN)/python -m benchmarks.memory
 
 .venv-bench/.installed-stamp:
 	$(PYTHON) -m venv .venv-bench
@@ -51,7 +52,7 @@ bench: $(STAMP) ## benchmarks (ratios measured side by side in one run)
 	touch $@
 
 .PHONY: bench-sync
-bench-sync: $(STAMP) .venv-bench/.installed-stamp ## sync vs aws s3 sync, s5cmd, rclone (several minutes)
+bench-sync: $(STAMP) .venv-bench/.installed-stamp ## sync both ways vs aws s3 sync, s5cmd, rclone (minutes)
 	$(BIN)/python -m benchmarks.sync --tools-bin .venv-bench/bin
 
 .PHONY: docs

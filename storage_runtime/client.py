@@ -1,20 +1,38 @@
-"""One boto3 S3 client per Settings, created once and shared (boto3 clients are thread-safe;
-sessions are not, so each client gets a session of its own, created under a lock)."""
+"""One S3 client per Settings, created once and shared (clients are thread-safe; sessions are
+not, so each client gets a session of its own, created under a lock).
+
+The client is botocore's (what boto3 returns too), made from a botocore session: importing
+boto3 would also import s3transfer, which nothing here uses (a tenth of a second at every
+`python -m storage_runtime` start)."""
 
 from __future__ import annotations
 
 import threading
 from typing import Any
 
-import boto3
+import botocore.session
 from botocore.config import Config
 
 from storage_runtime.settings import Settings
 
-MAX_ATTEMPTS = 5  # total attempts, standard mode: exponential backoff with jitter
-
 _lock = threading.Lock()
-_clients: dict[Settings, Any] = {}
+_clients: dict[tuple[Any, ...], Any] = {}
+
+
+def _client_key(settings: Settings) -> tuple[Any, ...]:
+    """What a client is made of: endpoint, credentials and connection settings, not the bucket
+    (a parameter of each call), so that every bucket on one endpoint shares one client."""
+    return (
+        settings.provider,
+        settings.endpoint_url,
+        settings.region,
+        settings.access_key_id,
+        settings.secret_access_key,
+        settings.connect_timeout_seconds,
+        settings.read_timeout_seconds,
+        settings.max_concurrency,
+        settings.max_attempts,
+    )
 
 
 def addressing_style(settings: Settings) -> str:
@@ -42,7 +60,8 @@ def client_config(settings: Settings) -> Config:
         signature_version="s3v4",  # SigV4 everywhere: it signs content-length in presigned PUTs
         region_name=settings.region,
         s3=s3,
-        retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
+        # total attempts (STORAGE_MAX_ATTEMPTS, default 5), exponential backoff with jitter
+        retries={"mode": "standard", "total_max_attempts": settings.max_attempts},
         connect_timeout=settings.connect_timeout_seconds,
         read_timeout=settings.read_timeout_seconds,
         # one connection per concurrent transfer plus headroom for presign/head calls
@@ -52,17 +71,18 @@ def client_config(settings: Settings) -> Config:
 
 
 def make_client(settings: Settings) -> Any:
-    """The shared S3 client for these settings."""
+    """The shared S3 client for these settings (and any that differ only in the bucket)."""
+    key = _client_key(settings)
     with _lock:
-        client = _clients.get(settings)
+        client = _clients.get(key)
         if client is None:
-            session = boto3.session.Session()
-            client = session.client(
+            session = botocore.session.get_session()
+            client = session.create_client(
                 "s3",
                 endpoint_url=settings.endpoint_url,
                 aws_access_key_id=settings.access_key_id,
                 aws_secret_access_key=settings.secret_access_key,
                 config=client_config(settings),
             )
-            _clients[settings] = client
+            _clients[key] = client
         return client

@@ -1,4 +1,4 @@
-"""Single-request PUTs without the botocore client's per-call machinery.
+"""Single-request PUTs and GETs without the botocore client's per-call machinery.
 
 A `put_object` through the boto3 client costs about 2 ms of CPU (parameter validation, event
 handlers, serialization, response parsing); for thousands of small files that, not the
@@ -14,7 +14,8 @@ from __future__ import annotations
 import random
 import re
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import IO, Any
 from urllib.parse import quote, urlsplit
 
 import urllib3
@@ -24,14 +25,24 @@ from botocore.credentials import Credentials
 from botocore.httpsession import get_cert_path
 from botocore.session import get_session
 
-from storage_runtime.client import MAX_ATTEMPTS, addressing_style
-from storage_runtime.errors import StorageError
+from storage_runtime.client import addressing_style
+from storage_runtime.errors import (
+    DENIED_CODES,
+    AccessDeniedError,
+    BucketNotFoundError,
+    ObjectNotFoundError,
+    StorageConnectionError,
+    StorageError,
+    TransferCancelledError,
+)
+from storage_runtime.files import write_chunks
 from storage_runtime.settings import Settings
 
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+GET_CHUNK = 256 * 1024
 
 
-class TransientPutError(StorageError, ConnectionError):
+class TransientPutError(StorageConnectionError):
     """A PUT that kept failing transiently; the caller may retry the whole file."""
 
 
@@ -78,12 +89,22 @@ class DirectPut:
         return Credentials(frozen.access_key, frozen.secret_key, frozen.token)
 
     def put(
-        self, bucket: str, key: str, data: bytes, content_type: str | None = None
+        self,
+        bucket: str,
+        key: str,
+        data: bytes,
+        content_type: str | None = None,
+        cancelled: Callable[[], bool] = lambda: False,
     ) -> tuple[str, int]:
-        """Upload `data`; returns (ETag, retries used)."""
+        """Upload `data`; returns (ETag, retries used). `cancelled` is asked before each
+        attempt: an interrupted run does not sleep through its backoff."""
         url = self.url(bucket, key)
         retries = 0
-        for attempt in range(1, MAX_ATTEMPTS + 1):
+        attempts = self.settings.max_attempts
+        problem = ""
+        for attempt in range(1, attempts + 1):
+            if cancelled():
+                raise TransferCancelledError(f"put s3://{bucket}/{key}: interrupted")
             headers = {"Content-Length": str(len(data))}
             if content_type:
                 headers["Content-Type"] = content_type
@@ -104,15 +125,80 @@ class DirectPut:
                     return str(response.headers.get("ETag", "")), retries
                 code = _error_code(response.data)
                 if response.status not in RETRY_STATUS and code != "SlowDown":
-                    raise StorageError(
-                        f"put s3://{bucket}/{key} failed: HTTP {response.status} {code}".rstrip()
-                    )
+                    raise _refusal(bucket, key, response.status, code, self.settings)
                 problem = f"HTTP {response.status} {code}"
-            if attempt < MAX_ATTEMPTS:
+            if attempt < attempts:
                 retries += 1
-                # full jitter, like botocore's standard mode
-                time.sleep(random.uniform(0, min(20.0, 0.1 * 2**attempt)))
-        raise TransientPutError(f"put s3://{bucket}/{key} failed {MAX_ATTEMPTS} times: {problem}")
+                _backoff(attempt)
+        raise TransientPutError(f"put s3://{bucket}/{key} failed {attempts} times: {problem}")
+
+    def get_into(
+        self,
+        bucket: str,
+        key: str,
+        out: IO[bytes],
+        cancelled: Callable[[], bool] = lambda: False,
+    ) -> tuple[int, int]:
+        """Stream s3://bucket/key into `out` (a file opened for writing; rewound on a retry);
+        returns (bytes, retries used). A body shorter than its Content-Length is retried."""
+        url = self.url(bucket, key)
+        retries, problem = 0, ""
+        attempts = self.settings.max_attempts
+        for attempt in range(1, attempts + 1):
+            if cancelled():
+                raise TransferCancelledError(f"get s3://{bucket}/{key}: interrupted")
+            request = AWSRequest(method="GET", url=url, data=b"", headers={})
+            S3SigV4Auth(self._credentials(), "s3", self.region).add_auth(request)
+            try:
+                response = self.pool.request(
+                    "GET", url, headers=dict(request.headers.items()), preload_content=False
+                )
+                try:
+                    if response.status == 200:
+                        out.seek(0)
+                        out.truncate()
+                        chunks = response.stream(GET_CHUNK)
+                        moved = write_chunks(
+                            chunks, out.write, cancelled, f"get s3://{bucket}/{key}"
+                        )
+                        expected = int(response.headers.get("Content-Length", moved))
+                        if moved == expected:
+                            return moved, retries
+                        problem = f"got {moved} of {expected} bytes"
+                    else:
+                        code = _error_code(response.read())
+                        if response.status not in RETRY_STATUS and code != "SlowDown":
+                            if response.status == 404 and code != "NoSuchBucket":
+                                raise ObjectNotFoundError(bucket, key)
+                            raise _refusal(bucket, key, response.status, code, self.settings, "get")
+                        problem = f"HTTP {response.status} {code}"
+                finally:
+                    response.release_conn()
+            except urllib3.exceptions.HTTPError as err:
+                problem = f"{type(err).__name__}: {err}"
+            if attempt < attempts:
+                retries += 1
+                _backoff(attempt)
+        raise TransientPutError(f"get s3://{bucket}/{key} failed {attempts} times: {problem}")
+
+
+def _backoff(attempt: int) -> None:
+    """Full jitter, like botocore's standard mode."""
+    time.sleep(random.uniform(0, min(20.0, 0.1 * 2**attempt)))
+
+
+def _refusal(
+    bucket: str, key: str, status: int, code: str, settings: Settings, op: str = "put"
+) -> StorageError:
+    if code == "NoSuchBucket":
+        return BucketNotFoundError(bucket, settings.endpoint_url)
+    text = f"{op} s3://{bucket}/{key} failed: HTTP {status} {code}".rstrip()
+    if code in DENIED_CODES or status == 403:
+        return AccessDeniedError(
+            f"{text}: check S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY (or the AWS role) and "
+            "the key's permissions on this bucket"
+        )
+    return StorageError(text)
 
 
 def _error_code(body: bytes) -> str:

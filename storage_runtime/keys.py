@@ -13,18 +13,34 @@ from storage_runtime.errors import InvalidKeyError
 MAX_KEY_BYTES = 1024
 
 
+def _control(text: str) -> bool:
+    return any(ord(c) < 32 or 127 <= ord(c) < 160 for c in text)
+
+
 def validate_key(key: str) -> str:
-    """Refuse keys that break listings, prefixes or URLs: empty, a leading '/', empty, '.' or
-    '..' segments, control characters, more than 1,024 UTF-8 bytes."""
-    if not isinstance(key, str) or not key:
-        raise InvalidKeyError(f"object key {key!r} is empty")
+    """Refuse keys that break listings, prefixes, file paths or URLs: empty, a leading '/',
+    empty, '.' or '..' segments, '\\' (browsers and some servers turn it into '/'), control
+    characters, text that is not valid Unicode, more than 1,024 UTF-8 bytes."""
+    if not isinstance(key, str):
+        raise InvalidKeyError(f"object key {key!r} is a {type(key).__name__}, not a str")
+    if not key:
+        raise InvalidKeyError("object key '' is empty")
     if key.startswith("/"):
         raise InvalidKeyError(f"object key {key!r} starts with '/'; keys are relative")
-    size = len(key.encode("utf-8"))
+    try:
+        size = len(key.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise InvalidKeyError(
+            f"object key {key!r} is not valid UTF-8 (a file name in another encoding?)"
+        ) from None
     if size > MAX_KEY_BYTES:
-        raise InvalidKeyError(f"object key is {size} bytes in UTF-8; at most {MAX_KEY_BYTES}")
-    if any(ord(c) < 32 or ord(c) == 127 for c in key):
+        raise InvalidKeyError(
+            f"object key {key[:60]!r}... is {size} bytes in UTF-8; at most {MAX_KEY_BYTES}"
+        )
+    if _control(key):
         raise InvalidKeyError(f"object key {key!r} contains control characters")
+    if "\\" in key:
+        raise InvalidKeyError(f"object key {key!r} contains '\\'; keys are '/'-separated")
     segments = key.split("/")
     # a trailing '/' (a "folder" marker) is the only empty segment allowed
     for segment in segments[:-1] if key.endswith("/") else segments:
@@ -41,10 +57,25 @@ def validate_prefix(prefix: str) -> str:
 
 
 def _segment(name: str, value: object) -> str:
+    """An id as one key segment: a non-empty str (or an int, seed 004's ids) without '/',
+    '\\' or control characters, and not '.' or '..'. None and bools are refused, not
+    stringified into `users/None/...`."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise InvalidKeyError(f"{name} {value!r} must be a str (or an int id), not {value!r}")
     text = str(value)
-    if not text or "/" in text or text in (".", ".."):
-        raise InvalidKeyError(f"{name} {value!r} must be one non-empty path segment without '/'")
+    if not text or text in (".", "..") or "/" in text or "\\" in text or _control(text):
+        raise InvalidKeyError(
+            f"{name} {value!r} must be one non-empty path segment without '/', '\\' or "
+            "control characters"
+        )
     return text
+
+
+def _index(name: str, value: object) -> int:
+    """A position (seed 002's idx): an int >= 0; not a bool, a float or a numeric string."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidKeyError(f"{name} {value!r} must be an int >= 0")
+    return value
 
 
 def join(*parts: str) -> str:
@@ -92,7 +123,10 @@ def video_key(video_id: str, script_id: str, job_id: str, filename: str) -> str:
 
 def input_key(user_id: str, job_id: str, idx: int) -> str:
     return join(
-        "inputs", _segment("user_id", user_id), _segment("job_id", job_id), f"{int(idx)}.jpg"
+        "inputs",
+        _segment("user_id", user_id),
+        _segment("job_id", job_id),
+        f"{_index('idx', idx)}.jpg",
     )
 
 
@@ -101,12 +135,12 @@ def output_key(user_id: str, job_id: str, idx: int) -> str:
         "outputs",
         _segment("user_id", user_id),
         _segment("job_id", job_id),
-        f"{int(idx)}_result.png",
+        f"{_index('idx', idx)}_result.png",
     )
 
 
 def mask_key(user_id: str, job_id: str, idx: int, concept: str) -> str:
-    name = f"{int(idx)}_{_segment('concept', concept)}.png"
+    name = f"{_index('idx', idx)}_{_segment('concept', concept)}.png"
     return join("masks", _segment("user_id", user_id), _segment("job_id", job_id), name)
 
 
@@ -115,7 +149,7 @@ def instances_key(user_id: str, job_id: str, idx: int) -> str:
         "masks",
         _segment("user_id", user_id),
         _segment("job_id", job_id),
-        f"{int(idx)}_instances.json",
+        f"{_index('idx', idx)}_instances.json",
     )
 
 
@@ -124,7 +158,7 @@ def preview_key(user_id: str, job_id: str, idx: int) -> str:
         "previews",
         _segment("user_id", user_id),
         _segment("job_id", job_id),
-        f"{int(idx)}_thumb.jpg",
+        f"{_index('idx', idx)}_thumb.jpg",
     )
 
 
@@ -132,8 +166,13 @@ def preview_key(user_id: str, job_id: str, idx: int) -> str:
 
 
 def image_key(user_id: str, job_id: str, fmt: str = "png", when: dt.datetime | None = None) -> str:
-    """`{user_id}/{YYYY}/{MM}/{job_id}.{fmt}` (UTC month of creation)."""
-    when = when or dt.datetime.now(dt.UTC)
+    """`{user_id}/{YYYY}/{MM}/{job_id}.{fmt}` (UTC month of creation: 00:30 on 1 December in
+    Seoul is still November). `when` must carry a time zone."""
+    if when is None:
+        when = dt.datetime.now(dt.UTC)
+    elif when.tzinfo is None or when.utcoffset() is None:
+        raise InvalidKeyError(f"image_key needs a timezone-aware time, not {when!r}")
+    when = when.astimezone(dt.UTC)
     name = f"{_segment('job_id', job_id)}.{_segment('fmt', fmt)}"
     return join(_segment("user_id", user_id), f"{when.year:04d}", f"{when.month:02d}", name)
 
@@ -142,7 +181,11 @@ def thumbnail_key(image: str) -> str:
     """`u/2025/11/job.png` -> `u/2025/11/thumbnails/job.webp` (the CDN's `*/thumbnails/*`)."""
     validate_key(image)
     base, filename = posixpath.split(image)
+    if posixpath.basename(base) == "thumbnails":
+        raise InvalidKeyError(f"{image!r} is already a thumbnail (under thumbnails/)")
     stem = posixpath.splitext(filename)[0]
+    if not stem:
+        raise InvalidKeyError(f"image key {image!r} has no file name")
     return join(base, "thumbnails", f"{stem}.webp") if base else join("thumbnails", f"{stem}.webp")
 
 

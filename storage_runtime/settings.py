@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -23,10 +24,21 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from storage_runtime.errors import SettingsError
+from storage_runtime.urls import base_url
+
+log = logging.getLogger(__name__)
 
 Provider = Literal["local", "s3", "minio", "backend_presigned"]
 PROVIDERS: tuple[str, ...] = ("local", "s3", "minio", "backend_presigned")
 MAX_PRESIGN_SECONDS = 604_800  # SigV4 (and R2) limit: 7 days
+#: OBJECT_STORE (seed 000) -> the STORAGE_PROVIDER values (seed 001) it agrees with; the first
+#: is what OBJECT_STORE alone means.
+OBJECT_STORES: dict[str, tuple[str, ...]] = {
+    "s3": ("s3", "minio", "backend_presigned"),
+    "r2": ("s3",),
+    "minio": ("minio",),
+    "local": ("local",),
+}
 _SECRET_FIELDS = ("secret_access_key", "backend_service_token")
 #: Stands in for a secret that the stack outputs did not reveal (env export without secrets).
 MASKED = "[secret]"
@@ -63,6 +75,8 @@ class Settings:
     """A dead endpoint fails fast instead of after botocore's 60 s."""
     read_timeout_seconds: float = 60
     """Generous: large GETs stream slowly over poor links; a stalled request is retried."""
+    max_attempts: int = 5
+    """Attempts per request (botocore standard retries: exponential backoff with jitter)."""
     max_upload_bytes: int = 104_857_600
     """Largest presigned/backend upload (seed 001's VIDEO_MAX_UPLOAD_BYTES, 100 MiB)."""
     backend_base_url: str | None = None
@@ -100,12 +114,36 @@ class Settings:
                 f"SIGNED_URL_EXPIRES_SECONDS={self.signed_url_expires_seconds}; "
                 f"accepted: 1-{MAX_PRESIGN_SECONDS}"
             )
-        if self.endpoint_url is not None:
-            parts = urlsplit(self.endpoint_url)
-            if parts.scheme not in ("http", "https") or not parts.netloc:
-                problems.append(f"S3_ENDPOINT_URL={self.endpoint_url!r} is not an http(s) URL")
-        if self.max_concurrency < 1 or self.max_upload_bytes < 1:
-            problems.append("max_concurrency and max_upload_bytes must be positive")
+        if self.file_ttl_seconds < 1:
+            problems.append(f"FILE_TTL_SECONDS={self.file_ttl_seconds}; accepted: 1 or more")
+        for env, url in (
+            ("S3_ENDPOINT_URL", self.endpoint_url),
+            ("BACKEND_BASE_URL", self.backend_base_url),
+        ):
+            if url is not None:
+                parts = urlsplit(url)
+                if parts.scheme not in ("http", "https") or not parts.netloc:
+                    problems.append(f"{env}={url!r} is not an http(s) URL")
+        if self.public_base_url is not None:
+            try:
+                base_url(self.public_base_url)
+            except SettingsError as err:
+                problems.append(f"STORAGE_PUBLIC_BASE_URL: {err}")
+        for env, number, low, high in (
+            ("STORAGE_MAX_CONCURRENCY", self.max_concurrency, 1, 256),
+            ("STORAGE_MAX_ATTEMPTS", self.max_attempts, 1, 20),
+            ("VIDEO_MAX_UPLOAD_BYTES", self.max_upload_bytes, 1, 5 * 1024**4),
+        ):
+            if not low <= number <= high:
+                problems.append(f"{env}={number}; accepted: {low}-{high}")
+        for name, seconds in (
+            ("connect_timeout_seconds", self.connect_timeout_seconds),
+            ("read_timeout_seconds", self.read_timeout_seconds),
+        ):
+            if not seconds > 0:
+                problems.append(f"{name}={seconds}; accepted: more than 0")
+        if not self.region:
+            problems.append("S3_REGION is empty")
         if problems:
             raise SettingsError("storage settings: " + "; ".join(problems))
 
@@ -139,6 +177,8 @@ class Settings:
                     return value
             return None
 
+        problems: list[str] = []
+
         def number(name: str, default: int) -> int:
             raw = get(name)
             if raw is None:
@@ -146,19 +186,35 @@ class Settings:
             try:
                 return int(raw)
             except ValueError:
-                raise SettingsError(f"{name}={raw!r} is not a whole number") from None
+                problems.append(f"{name}={raw!r} is not a whole number")
+                return default
 
         object_store = get("OBJECT_STORE")
         provider_env = get("STORAGE_PROVIDER")
-        provider = (provider_env or object_store or "local").lower()
-        if object_store and object_store.lower() not in ("s3", "local", "r2", "minio"):
-            raise SettingsError(f"OBJECT_STORE={object_store!r}; accepted: s3, local (or unset)")
+        store_kind = object_store.lower() if object_store else None
+        if store_kind is not None and store_kind not in OBJECT_STORES:
+            problems.append(f"OBJECT_STORE={object_store!r}; accepted: s3, r2, minio, local")
+            store_kind = None
+        provider = (provider_env or "").lower() or None
         if provider == "r2":
             provider = "s3"
-        if provider not in PROVIDERS:
-            raise SettingsError(
-                f"STORAGE_PROVIDER={provider_env!r}; accepted: {', '.join(PROVIDERS)}"
+        if provider is not None and provider not in PROVIDERS:
+            problems.append(f"STORAGE_PROVIDER={provider_env!r}; accepted: {', '.join(PROVIDERS)}")
+            provider = None
+        if provider and store_kind and provider not in OBJECT_STORES[store_kind]:
+            problems.append(
+                f"OBJECT_STORE={object_store!r} and STORAGE_PROVIDER={provider_env!r} "
+                "contradict each other; set one, or both to the same store"
             )
+        chosen = provider or (OBJECT_STORES[store_kind][0] if store_kind else "local")
+        if object_store is None and provider_env is None:
+            ignored = sorted(n for n in env if n.startswith(("S3_", "R2_")) and env.get(n))
+            if ignored:
+                log.warning(
+                    "%s set but ignored: neither OBJECT_STORE nor STORAGE_PROVIDER is set, so "
+                    "the local directory store is used",
+                    ", ".join(ignored),
+                )
         endpoint = get("S3_ENDPOINT_URL")
         account = get("R2_ACCOUNT_ID")
         if endpoint is None and account:
@@ -166,8 +222,8 @@ class Settings:
         region = get("S3_REGION", "AWS_REGION") or (
             "auto" if is_r2_endpoint(endpoint) else "us-east-1"
         )
-        return cls(
-            provider=provider,  # type: ignore[arg-type]
+        values: dict[str, Any] = dict(
+            provider=chosen,
             bucket=get("S3_BUCKET", "R2_BUCKET_NAME", "R2_BUCKET") or "",
             endpoint_url=endpoint,
             region=region,
@@ -178,6 +234,7 @@ class Settings:
             public_base_url=get("STORAGE_PUBLIC_BASE_URL", "R2_PUBLIC_URL"),
             local_dir=get("LOCAL_STORAGE_DIR") or "./storage",
             max_concurrency=number("STORAGE_MAX_CONCURRENCY", 10),
+            max_attempts=number("STORAGE_MAX_ATTEMPTS", 5),
             max_upload_bytes=number("VIDEO_MAX_UPLOAD_BYTES", 104_857_600),
             backend_base_url=get("BACKEND_BASE_URL"),
             backend_service_token=get("BACKEND_SERVICE_TOKEN"),
@@ -187,6 +244,15 @@ class Settings:
             or "/internal/storage/complete",
             backend_delete_path=get("BACKEND_STORAGE_DELETE_PATH") or "/internal/storage/delete",
         )
+        try:
+            settings = cls(**values)
+        except SettingsError as err:
+            problems += str(err).removeprefix("storage settings: ").split("; ")
+            settings = None
+        if problems:
+            raise SettingsError("storage settings: " + "; ".join(problems))
+        assert settings is not None
+        return settings
 
     def to_env(self) -> dict[str, str]:
         """The environment that `from_env` reads back into these settings."""
@@ -231,7 +297,26 @@ class Settings:
         the AWS environment, e.g. the pod's IAM role). `bucket` picks one when the app has
         several; the public base URL is the bucket's custom domain or a CDN in front of it."""
         data = _load_outputs(outputs)
+        try:
+            return cls._from_outputs(data, app, bucket, allow_masked_secrets, overrides)
+        except (KeyError, TypeError, AttributeError) as err:
+            raise SettingsError(
+                f"stack outputs: app {app!r} has an unexpected shape ({type(err).__name__}: "
+                f"{err}); expected `pulumi stack output --json --show-secrets` of this project"
+            ) from err
+
+    @classmethod
+    def _from_outputs(
+        cls,
+        data: Mapping[str, Any],
+        app: str,
+        bucket: str | None,
+        allow_masked_secrets: bool,
+        overrides: Mapping[str, Any],
+    ) -> Settings:
         endpoints = data.get("endpoints", data)
+        if not isinstance(endpoints, Mapping):
+            raise SettingsError("stack outputs: `endpoints` is not an object")
         if app not in endpoints:
             raise SettingsError(
                 f"app {app!r} is not in the stack outputs; apps: {', '.join(sorted(endpoints))}"
@@ -285,7 +370,13 @@ def _load_outputs(outputs: Mapping[str, Any] | str | Path) -> Mapping[str, Any]:
     if isinstance(outputs, Mapping):
         return outputs
     if isinstance(outputs, Path) or not str(outputs).lstrip().startswith("{"):
-        text = Path(outputs).read_text()
+        try:
+            text = Path(outputs).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as err:
+            raise SettingsError(
+                f"stack outputs file {str(outputs)!r} cannot be read ({err}); write it with "
+                "`pulumi stack output --json --show-secrets > outputs.json`"
+            ) from err
     else:
         text = str(outputs)
     try:

@@ -1,32 +1,49 @@
 """ObjectStore: the operations the seed applications perform, on S3, R2 or an S3-compatible
 server; LocalStore: the same on a directory (the fallback when no object store is configured).
+
+Bodies: `bytes` (or bytearray/memoryview), a binary file object, or a `pathlib.Path` (any
+`os.PathLike`). A `str` is refused: it could be text or a path, and guessing either way loses
+data. Every failure is a StorageError (errors.py) with the botocore/urllib3 error chained.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import logging
 import os
+import queue
 import shutil
-import tempfile
 import threading
-import time
-from collections.abc import Iterator
+import urllib.parse
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
-
-from boto3.s3.transfer import TransferConfig
-from botocore.exceptions import BotoCoreError, ClientError
+from typing import IO, Any, Protocol
 
 from storage_runtime.client import make_client
 from storage_runtime.errors import (
+    CLIENT_FAILURES,
+    BucketNotFoundError,
+    InvalidBodyError,
+    InvalidRequestError,
     ObjectNotFoundError,
     PresignError,
     StorageError,
+    TransferCancelledError,
     UploadTooLargeError,
+    translate,
+)
+from storage_runtime.files import (
+    BufferBody,
+    FileSlice,
+    FileState,
+    content_type_for,
+    create_temp,
+    is_temp,
+    write_chunks,
 )
 from storage_runtime.keys import validate_key, validate_prefix
 from storage_runtime.settings import MAX_PRESIGN_SECONDS, Settings
@@ -37,8 +54,11 @@ MiB = 1024 * 1024
 MULTIPART_THRESHOLD = 8 * MiB
 MAX_PARTS = 10_000
 DELETE_BATCH = 1000  # DeleteObjects takes at most 1,000 keys per request
+CHUNK = 1 * MiB
 
-Body = bytes | bytearray | memoryview | IO[bytes] | str | os.PathLike[str]
+Body = bytes | bytearray | memoryview | IO[bytes] | os.PathLike[str]
+#: The parts of one upload: (body, release), release called once the part is sent.
+Parts = Iterator[tuple[io.RawIOBase, Callable[[], None]]]
 
 
 @dataclass(frozen=True)
@@ -68,7 +88,9 @@ class PresignedPut:
     method: str = "PUT"
 
 
-def _check_expiry(expires: int) -> int:
+def _check_expiry(expires: object) -> int:
+    if isinstance(expires, bool) or not isinstance(expires, int):
+        raise PresignError(f"expiry {expires!r} is not a whole number of seconds")
     if not 1 <= expires <= MAX_PRESIGN_SECONDS:
         raise PresignError(
             f"expiry {expires} s is out of bounds; accepted: 1-{MAX_PRESIGN_SECONDS} (7 days)"
@@ -76,7 +98,33 @@ def _check_expiry(expires: int) -> int:
     return expires
 
 
-CLOCK_SKEW_SECONDS = 300
+def content_disposition(filename: str) -> str:
+    """RFC 6266 `attachment` with an ASCII fallback and the exact name as RFC 5987 UTF-8:
+    non-ASCII names survive, and CR, LF, quotes and backslashes never reach the header."""
+    clean = "".join(c for c in filename if c.isprintable() and c not in "\r\n")
+    clean = clean.replace("/", "_").replace("\\", "_").strip() or "download"
+    fallback = "".join(c if 32 <= ord(c) < 127 and c not in '"%' else "_" for c in clean)
+    value = f'attachment; filename="{fallback}"'
+    if fallback != clean:
+        value += f"; filename*=UTF-8''{urllib.parse.quote(clean, safe='')}"
+    return value
+
+
+def _check_body(body: object) -> None:
+    if isinstance(body, str):
+        raise InvalidBodyError(
+            "body is a str; pass bytes (text.encode()), a binary file object, or a "
+            "pathlib.Path to upload a file"
+        )
+
+
+class PartRegistry(Protocol):
+    """Told about every multipart upload this process opens and closes (sync keeps one per
+    run, so an interrupted run can abort exactly its own uploads)."""
+
+    def opened(self, bucket: str, key: str, upload_id: str) -> None: ...
+
+    def closed(self, upload_id: str, aborted: bool = False) -> None: ...
 
 
 def abort_quietly(client: Any, bucket: str, key: str, upload_id: str) -> None:
@@ -84,49 +132,181 @@ def abort_quietly(client: Any, bucket: str, key: str, upload_id: str) -> None:
     error."""
     try:
         client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
-    except (ClientError, BotoCoreError):
+    except CLIENT_FAILURES:
         log.warning("could not abort multipart upload %s of %s", upload_id, key)
 
 
 @contextlib.contextmanager
-def multipart_upload(client: Any, bucket: str, key: str, **extra: Any) -> Iterator[str]:
-    """A multipart upload that never stays open: aborted if the body fails, and, either way,
-    any other upload of this key started meanwhile is aborted too. That one comes from a
-    CreateMultipartUpload the server executed but whose answer was lost (a timeout or a reset)
-    before botocore retried it: its id was never seen, so nothing else would ever finish it."""
-    since = time.time() - CLOCK_SKEW_SECONDS
+def multipart_upload(
+    client: Any, bucket: str, key: str, registry: PartRegistry | None = None, **extra: Any
+) -> Iterator[str]:
+    """A multipart upload that never stays open: aborted if the body fails.
+
+    Only this upload is ever aborted. Another upload of the same key may be another writer's
+    (both finish; the last to complete wins), so none is touched. A CreateMultipartUpload
+    that the server executed but whose answer was lost before botocore retried it leaves an
+    upload whose id this process never saw: the bucket's abort-incomplete-multipart lifecycle
+    rule (every bucket of the stack has one) removes it; no clean-up here could tell it from
+    another writer's."""
     upload_id = str(client.create_multipart_upload(Bucket=bucket, Key=key, **extra)["UploadId"])
     try:
+        if registry is not None:
+            registry.opened(bucket, key, upload_id)  # may raise: an interrupted run aborts it
         yield upload_id
     except BaseException:
         abort_quietly(client, bucket, key, upload_id)
+        if registry is not None:
+            registry.closed(upload_id, aborted=True)
         raise
-    finally:
-        _abort_orphans(client, bucket, key, upload_id, since)
+    else:
+        if registry is not None:
+            registry.closed(upload_id)
 
 
-def _abort_orphans(client: Any, bucket: str, key: str, keep: str, since: float) -> None:
-    try:
-        uploads = client.list_multipart_uploads(Bucket=bucket, Prefix=key).get("Uploads", [])
-    except (ClientError, BotoCoreError):
-        log.warning("could not list the multipart uploads of %s", key)
-        return
-    for upload in uploads:
-        initiated = upload["Initiated"].timestamp()
-        if upload["Key"] == key and upload["UploadId"] != keep and initiated >= since:
-            abort_quietly(client, bucket, key, upload["UploadId"])
+def _never() -> bool:
+    return False
 
 
-def _read_exactly(stream: IO[bytes], size: int) -> bytes:
-    """Up to `size` bytes; fewer only at the end of the stream."""
-    chunks, got = [], 0
-    while got < size:
-        chunk = stream.read(size - got)
-        if not chunk:
+class PartSender:
+    """Sends parts of multipart uploads through one pool: at most `concurrency` parts in
+    flight, whichever uploads they belong to."""
+
+    def __init__(self, client: Any, concurrency: int) -> None:
+        self.client = client
+        self.pool = ThreadPoolExecutor(concurrency, thread_name_prefix="part")
+        self.slots = threading.BoundedSemaphore(concurrency)
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)
+
+    def slot(self, cancelled: Callable[[], bool]) -> bool:
+        """Wait for a free slot; False (and no slot held) if the run is interrupted."""
+        while not self.slots.acquire(timeout=0.2):
+            if cancelled():
+                return False
+        if cancelled():
+            self.slots.release()
+            return False
+        return True
+
+    def send(
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        bodies: Parts,
+        *,
+        cancelled: Callable[[], bool] = _never,
+        attempts: Callable[[int], None] = lambda n: None,
+    ) -> list[dict[str, Any]]:
+        """Upload every (body, release) of `bodies` as parts 1, 2, ...; `release` is called
+        when the part is done with its body. Returns the parts for CompleteMultipartUpload;
+        raises the first part's failure (the caller's multipart_upload aborts)."""
+
+        def one(number: int, body: io.RawIOBase, release: Callable[[], None]) -> dict[str, Any]:
+            try:
+                with contextlib.closing(body):
+                    r = self.client.upload_part(
+                        Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body
+                    )
+                attempts(int(r.get("ResponseMetadata", {}).get("RetryAttempts", 0)))
+                return {"PartNumber": number, "ETag": r["ETag"]}
+            finally:
+                release()
+                self.slots.release()
+
+        futures: list[Future[dict[str, Any]]] = []
+        try:
+            for number, (body, release) in enumerate(bodies, start=1):
+                failed = any(f.done() and f.exception() for f in futures)
+                if failed or not self.slot(cancelled):
+                    body.close()
+                    release()
+                    break  # a part failed or the run was interrupted: send nothing more
+                futures.append(self.pool.submit(one, number, body, release))
+        finally:
+            parts = [f.result() for f in futures]
+        if cancelled():
+            raise TransferCancelledError(f"upload of s3://{bucket}/{key}: interrupted")
+        return parts
+
+
+def file_parts(path: Path, size: int, part_size: int) -> Parts:
+    for offset in range(0, size, part_size):
+        yield FileSlice(path, offset, min(part_size, size - offset)), _nothing
+
+
+def _nothing() -> None:
+    pass
+
+
+def buffer_parts(view: memoryview, part_size: int) -> Parts:
+    for offset in range(0, len(view), part_size):
+        yield BufferBody(view[offset : offset + part_size]), _nothing
+
+
+def _fill(stream: IO[bytes], buffer: bytearray) -> int:
+    """Fill `buffer` from `stream`; fewer bytes only at the end of the stream."""
+    view, got = memoryview(buffer), 0
+    readinto = getattr(stream, "readinto", None)
+    while got < len(buffer):
+        if readinto is not None:
+            n = readinto(view[got:])
+        else:
+            chunk = stream.read(len(buffer) - got)
+            n = len(chunk) if chunk else 0
+            view[got : got + n] = chunk or b""
+        if not n:
             break
-        chunks.append(chunk)
-        got += len(chunk)
-    return b"".join(chunks)
+        got += n
+    return got
+
+
+class StreamParts:
+    """The parts of a non-seekable stream, read into a fixed set of `count` buffers that are
+    reused: memory stays at `count` parts whatever the stream's length (and no 8 MiB
+    allocations churn the heap). `first` is read eagerly, to choose single PUT or multipart."""
+
+    def __init__(self, stream: IO[bytes], part_size: int, count: int) -> None:
+        self.stream, self.part_size = stream, part_size
+        self.free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
+        for _ in range(count - 1):
+            self.free.put(bytearray(part_size))
+        self.first = bytearray(part_size)
+        self.first_size = _fill(stream, self.first)
+        self.total = 0
+
+    def __iter__(self) -> Parts:
+        buffer, size = self.first, self.first_size
+        while size:
+            self.total += size
+            yield BufferBody(memoryview(buffer)[:size]), functools.partial(self.free.put, buffer)
+            if size < self.part_size:
+                return
+            buffer = self.free.get()
+            size = _fill(self.stream, buffer)
+        self.free.put(buffer)
+
+
+def download_object(client: Any, bucket: str, key: str, target: Path) -> int:
+    """GET s3://bucket/key into `target` atomically: streamed into a temporary file beside it
+    (created with the umask), checked for length, renamed over `target`. The temporary file is
+    removed on any failure. Returns the bytes written."""
+    fd, tmp = create_temp(target)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            response = client.get_object(Bucket=bucket, Key=key)
+            with contextlib.closing(response["Body"]) as body:
+                moved = write_chunks(body.iter_chunks(CHUNK), out.write, _never, key)
+        if moved != response["ContentLength"]:
+            raise StorageError(
+                f"download s3://{bucket}/{key}: got {moved} of {response['ContentLength']} bytes"
+            )
+        os.replace(tmp, target)  # atomic: never a partial file under the real name
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+    return moved
 
 
 class ObjectStore:
@@ -138,25 +318,36 @@ class ObjectStore:
         self.settings = settings
         self.bucket = settings.bucket
         self.client = client or make_client(settings)
-        self.transfer = TransferConfig(
-            multipart_threshold=MULTIPART_THRESHOLD,
-            # Equal part sizes (R2 requires every part but the last to be the same size).
-            multipart_chunksize=MULTIPART_THRESHOLD,
-            max_concurrency=settings.max_concurrency,
-            use_threads=True,
-        )
 
     def __repr__(self) -> str:
         return f"ObjectStore(bucket={self.bucket!r}, endpoint={self.settings.endpoint_url!r})"
 
     # ---------------------------------------------------------------------------- errors
 
-    def _wrap(self, op: str, key: str, err: ClientError) -> StorageError:
-        code = str(err.response.get("Error", {}).get("Code", ""))
-        if code in ("NoSuchKey", "404", "NotFound"):
-            return ObjectNotFoundError(self.bucket, key)
-        message = err.response.get("Error", {}).get("Message", "")
-        return StorageError(f"{op} s3://{self.bucket}/{key} failed: {code} {message}".rstrip())
+    @contextlib.contextmanager
+    def _errors(self, op: str, key: str) -> Iterator[None]:
+        """Every botocore/urllib3 failure inside becomes a StorageError naming op and key."""
+        try:
+            yield
+        except StorageError:
+            raise
+        except CLIENT_FAILURES as err:
+            raise translate(
+                err, op=op, bucket=self.bucket, key=key, endpoint=self.settings.endpoint_url
+            ) from err
+
+    def _missing(self, key: str) -> StorageError:
+        """A 404 without a body (HEAD) is a missing key or a missing bucket: ask which."""
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except CLIENT_FAILURES as err:
+            error = translate(
+                err, op="head", bucket=self.bucket, key="", endpoint=self.settings.endpoint_url
+            )
+            if isinstance(error, ObjectNotFoundError):
+                return BucketNotFoundError(self.bucket, self.settings.endpoint_url)
+            return error
+        return ObjectNotFoundError(self.bucket, key)
 
     # ------------------------------------------------------------------------------ write
 
@@ -169,103 +360,98 @@ class ObjectStore:
         metadata: dict[str, str] | None = None,
         size_hint: int | None = None,
     ) -> PutResult:
-        """Store bytes, a file path or a binary stream. Above 8 MiB the upload is multipart
-        with bounded memory (parts of equal size, at most `max_concurrency` in flight); a
-        failed multipart upload is aborted, so no partial object is ever visible."""
+        """Store bytes, a file (a Path) or a binary stream. The Content-Type defaults to the
+        one for the key's name (files.content_type_for). Above 8 MiB the upload is multipart
+        with equal parts: a file is read part by part from disk, a stream into at most
+        `max_concurrency + 1` reused part buffers. A failed multipart upload is aborted, so
+        no partial object is ever visible; a file that changes while it is read stores
+        nothing (FileChangedError)."""
         validate_key(key)
-        extra: dict[str, Any] = {}
-        if content_type:
-            extra["ContentType"] = content_type
+        _check_body(body)
+        extra: dict[str, Any] = {"ContentType": content_type or content_type_for(key)}
         if metadata:
+            if not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
+                raise InvalidRequestError(f"put {key!r}: metadata must map str to str")
             extra["Metadata"] = metadata
-        try:
+        with self._errors("put", key):
             if isinstance(body, bytes | bytearray | memoryview):
-                data = bytes(body)
-                if len(data) < MULTIPART_THRESHOLD:
+                view = memoryview(body).cast("B")
+                if len(view) < MULTIPART_THRESHOLD:
                     response = self.client.put_object(
-                        Bucket=self.bucket, Key=key, Body=data, **extra
+                        Bucket=self.bucket, Key=key, Body=bytes(view), **extra
                     )
-                    return PutResult(key, response["ETag"], len(data))
-                stream: IO[bytes] = io.BytesIO(data)
-                size_hint = len(data)
-            elif isinstance(body, str | os.PathLike):
-                path = Path(body)
-                with path.open("rb") as handle:
-                    return self._upload_stream(key, handle, extra, path.stat().st_size)
-            else:
-                stream = body
-            return self._upload_stream(key, stream, extra, size_hint)
-        except ClientError as err:
-            raise self._wrap("put", key, err) from err
+                    return PutResult(key, response["ETag"], len(view))
+                part = _part_size(len(view))
+                with multipart_upload(self.client, self.bucket, key, **extra) as upload_id:
+                    return self._send(key, upload_id, buffer_parts(view, part), len(view))
+            if isinstance(body, os.PathLike):
+                return self._put_file(key, Path(body), extra)
+            return self._put_stream(key, body, extra, size_hint)
 
-    def _upload_stream(
-        self, key: str, stream: IO[bytes], extra: dict[str, Any], size: int | None
+    def _send(
+        self,
+        key: str,
+        upload_id: str,
+        bodies: Any,
+        size: int | Callable[[], int],
+        before_complete: Callable[[], None] = lambda: None,
     ) -> PutResult:
-        """Read `stream` part by part: at most `max_concurrency` parts in flight plus the one
-        being read, whatever the total size. (s3transfer buffers a non-seekable stream whole.)"""
-        part_size = MULTIPART_THRESHOLD
-        if size is not None and size > part_size * MAX_PARTS:
-            part_size = -(-size // MAX_PARTS)  # stay within 10,000 parts, all of one size
-        first = _read_exactly(stream, part_size)
-        if len(first) < part_size:
-            response = self.client.put_object(Bucket=self.bucket, Key=key, Body=first, **extra)
-            return PutResult(key, response["ETag"], len(first))
-        with multipart_upload(self.client, self.bucket, key, **extra) as upload_id:
-            return self._send_parts(key, upload_id, stream, first, part_size)
-
-    def _send_parts(
-        self, key: str, upload_id: str, stream: IO[bytes], first: bytes, part_size: int
-    ) -> PutResult:
-        slots = threading.BoundedSemaphore(self.settings.max_concurrency)
-        total = 0
-
-        def send(number: int, chunk: bytes) -> dict[str, Any]:
-            try:
-                r = self.client.upload_part(
-                    Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=chunk
-                )
-                return {"PartNumber": number, "ETag": r["ETag"]}
-            finally:
-                slots.release()
-
-        futures: list[Future[dict[str, Any]]] = []
-        with ThreadPoolExecutor(self.settings.max_concurrency) as pool:
-            chunk, number = first, 1
-            while chunk:
-                # A free slot before another part is sent: at most max_concurrency parts
-                # in flight plus the one just read, whatever the total size.
-                slots.acquire()
-                if any(f.done() and f.exception() for f in futures):
-                    slots.release()
-                    break  # a part failed: stop reading; the abort below cleans up
-                total += len(chunk)
-                futures.append(pool.submit(send, number, chunk))
-                number += 1
-                chunk = _read_exactly(stream, part_size)
-            parts = [f.result() for f in futures]
+        sender = PartSender(self.client, self.settings.max_concurrency)
+        try:
+            parts = sender.send(self.bucket, key, upload_id, bodies)
+        finally:
+            sender.close()
+        before_complete()
         response = self.client.complete_multipart_upload(
             Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
         )
-        return PutResult(key, response["ETag"], total)
+        return PutResult(key, response["ETag"], size() if callable(size) else size)
+
+    def _put_file(self, key: str, path: Path, extra: dict[str, Any]) -> PutResult:
+        with path.open("rb") as handle:
+            state = FileState.read(handle.fileno())
+            if state.size < MULTIPART_THRESHOLD:
+                data = handle.read()
+                state.check(path, str(path))
+                response = self.client.put_object(Bucket=self.bucket, Key=key, Body=data, **extra)
+                return PutResult(key, response["ETag"], len(data))
+        part = _part_size(state.size)
+        with multipart_upload(self.client, self.bucket, key, **extra) as upload_id:
+            return self._send(
+                key,
+                upload_id,
+                file_parts(path, state.size, part),
+                state.size,
+                lambda: state.check(path, str(path)),
+            )
+
+    def _put_stream(
+        self, key: str, stream: IO[bytes], extra: dict[str, Any], size: int | None
+    ) -> PutResult:
+        """(s3transfer would buffer a non-seekable stream whole.)"""
+        part = _part_size(size) if size is not None else MULTIPART_THRESHOLD
+        parts = StreamParts(stream, part, self.settings.max_concurrency + 1)
+        if parts.first_size < part:
+            data = bytes(memoryview(parts.first)[: parts.first_size])
+            response = self.client.put_object(Bucket=self.bucket, Key=key, Body=data, **extra)
+            return PutResult(key, response["ETag"], len(data))
+        with multipart_upload(self.client, self.bucket, key, **extra) as upload_id:
+            return self._send(key, upload_id, iter(parts), lambda: parts.total)
 
     def copy(self, source_key: str, dest_key: str) -> None:
         validate_key(source_key)
         validate_key(dest_key)
-        try:
+        with self._errors("copy", source_key):
             self.client.copy_object(
                 Bucket=self.bucket,
                 Key=dest_key,
                 CopySource={"Bucket": self.bucket, "Key": source_key},
             )
-        except ClientError as err:
-            raise self._wrap("copy", source_key, err) from err
 
     def delete(self, key: str) -> None:
         validate_key(key)
-        try:
+        with self._errors("delete", key):
             self.client.delete_object(Bucket=self.bucket, Key=key)
-        except ClientError as err:
-            raise self._wrap("delete", key, err) from err
 
     def delete_prefix(self, prefix: str) -> int:
         """Delete every object under `prefix` (1,000 per request). Returns how many.
@@ -293,25 +479,26 @@ class ObjectStore:
             deleted += len(batch)
             batch.clear()
 
-        try:
+        with self._errors("delete_prefix", prefix):
             for info in self.list(prefix):
                 batch.append({"Key": info.key})
                 if len(batch) == DELETE_BATCH:
                     flush()
             flush()
-        except ClientError as err:
-            raise self._wrap("delete_prefix", prefix, err) from err
         log.info("deleted %d objects under s3://%s/%s", deleted, self.bucket, prefix)
         return deleted
 
     # ------------------------------------------------------------------------------- read
 
     def head(self, key: str) -> ObjectInfo:
+        """The object's size, ETag, type and metadata; ObjectNotFoundError if the key does not
+        exist, BucketNotFoundError if the bucket does not."""
         validate_key(key)
         try:
-            r = self.client.head_object(Bucket=self.bucket, Key=key)
-        except ClientError as err:
-            raise self._wrap("head", key, err) from err
+            with self._errors("head", key):
+                r = self.client.head_object(Bucket=self.bucket, Key=key)
+        except ObjectNotFoundError:
+            raise self._missing(key) from None
         return ObjectInfo(
             key,
             r["ContentLength"],
@@ -322,6 +509,7 @@ class ObjectStore:
         )
 
     def exists(self, key: str) -> bool:
+        """False only for a missing key; a missing bucket raises BucketNotFoundError."""
         try:
             self.head(key)
         except ObjectNotFoundError:
@@ -330,45 +518,34 @@ class ObjectStore:
 
     def get(self, key: str) -> bytes:
         validate_key(key)
-        try:
+        with self._errors("get", key):
             return bytes(self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read())
-        except ClientError as err:
-            raise self._wrap("get", key, err) from err
 
-    def stream(self, key: str, chunk_size: int = 1 * MiB) -> Iterator[bytes]:
+    def stream(self, key: str, chunk_size: int = CHUNK) -> Iterator[bytes]:
         """The object's bytes in chunks, without holding it in memory."""
         validate_key(key)
-        try:
+        with self._errors("stream", key):
             body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
-        except ClientError as err:
-            raise self._wrap("stream", key, err) from err
-        try:
-            yield from body.iter_chunks(chunk_size)
-        finally:
-            body.close()
+            try:
+                yield from body.iter_chunks(chunk_size)
+            finally:
+                body.close()
 
     def download(self, key: str, path: str | os.PathLike[str]) -> Path:
-        """Download to `path` atomically: a partial file never appears under its name."""
+        """Download to `path` atomically: a partial file never appears under its name; the
+        file gets the process umask like any other new file."""
         validate_key(key)
         target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-        os.close(fd)
-        try:
-            self.client.download_file(self.bucket, key, tmp, Config=self.transfer)
-            os.replace(tmp, target)
-        except ClientError as err:
-            raise self._wrap("download", key, err) from err
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        with self._errors("download", key):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            download_object(self.client, self.bucket, key, target)
         return target
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         """Every object under `prefix`, page by page (1,000 keys per request)."""
         validate_prefix(prefix)
         paginator = self.client.get_paginator("list_objects_v2")
-        try:
+        with self._errors("list", prefix):
             for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
                 for item in page.get("Contents", []):
                     yield ObjectInfo(
@@ -377,28 +554,26 @@ class ObjectStore:
                         item["ETag"],
                         last_modified=item.get("LastModified"),
                     )
-        except ClientError as err:
-            raise self._wrap("list", prefix, err) from err
 
     # ---------------------------------------------------------------------- presigning
 
     def presign_get(
         self, key: str, *, expires: int | None = None, filename: str | None = None
     ) -> str:
-        """A GET URL valid for `expires` seconds (default SIGNED_URL_EXPIRES_SECONDS);
-        `filename` makes browsers download it under that name."""
+        """A GET URL valid for `expires` seconds (default SIGNED_URL_EXPIRES_SECONDS; 1 s to
+        7 days, anything else is refused); `filename` makes browsers download it under that
+        name (RFC 6266, UTF-8 names included)."""
         validate_key(key)
-        params = {"Bucket": self.bucket, "Key": key}
-        if filename:
-            safe = filename.replace('"', "").replace("\\", "")
-            params["ResponseContentDisposition"] = f'attachment; filename="{safe}"'
-        return str(
-            self.client.generate_presigned_url(
-                "get_object",
-                Params=params,
-                ExpiresIn=_check_expiry(expires or self.settings.signed_url_expires_seconds),
-            )
+        seconds = _check_expiry(
+            self.settings.signed_url_expires_seconds if expires is None else expires
         )
+        params = {"Bucket": self.bucket, "Key": key}
+        if filename is not None:
+            params["ResponseContentDisposition"] = content_disposition(filename)
+        with self._errors("presign_get", key):
+            return str(
+                self.client.generate_presigned_url("get_object", Params=params, ExpiresIn=seconds)
+            )
 
     def presign_put(
         self, key: str, *, content_type: str, content_length: int, expires: int | None = None
@@ -409,6 +584,8 @@ class ObjectStore:
         validate_key(key)
         if not content_type:
             raise PresignError("presign_put needs a content type")
+        if isinstance(content_length, bool) or not isinstance(content_length, int):
+            raise PresignError(f"content length {content_length!r} is not a whole number")
         if content_length < 1:
             raise PresignError(f"content length {content_length} is not positive")
         limit = self.settings.max_upload_bytes
@@ -416,29 +593,40 @@ class ObjectStore:
             raise UploadTooLargeError(
                 f"File size {content_length / MiB:.1f}MB exceeds limit {limit / MiB:.1f}MB"
             )
-        seconds = _check_expiry(expires or self.settings.signed_url_expires_seconds)
-        url = self.client.generate_presigned_url(
-            "put_object",
-            Params={
-                "Bucket": self.bucket,
-                "Key": key,
-                "ContentType": content_type,
-                "ContentLength": content_length,
-            },
-            ExpiresIn=seconds,
+        seconds = _check_expiry(
+            self.settings.signed_url_expires_seconds if expires is None else expires
         )
+        with self._errors("presign_put", key):
+            url = self.client.generate_presigned_url(
+                "put_object",
+                Params={
+                    "Bucket": self.bucket,
+                    "Key": key,
+                    "ContentType": content_type,
+                    "ContentLength": content_length,
+                },
+                ExpiresIn=seconds,
+            )
         headers = {"Content-Type": content_type, "Content-Length": str(content_length)}
         return PresignedPut(str(url), headers, seconds)
 
 
+def _part_size(size: int) -> int:
+    """8 MiB parts, larger when needed to stay within 10,000 parts, all of one size."""
+    return max(MULTIPART_THRESHOLD, -(-size // MAX_PARTS))
+
+
 class LocalStore:
     """The same operations on a directory, for development and for apps whose object store is
-    not configured (seed 000). No presigned URLs: serve files directly."""
+    not configured (seed 000): the same keys are accepted (`.part` names and nested keys
+    included), a missing key raises ObjectNotFoundError, and files are written to a temporary
+    name beside their target and renamed. No presigned URLs: serve files directly."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.root = Path(settings.local_dir).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
+        self.bucket = str(self.root)
 
     def __repr__(self) -> str:
         return f"LocalStore(root={str(self.root)!r})"
@@ -446,63 +634,93 @@ class LocalStore:
     def _path(self, key: str) -> Path:
         return self.root / validate_key(key)
 
+    @contextlib.contextmanager
+    def _errors(self, op: str, key: str) -> Iterator[None]:
+        try:
+            yield
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raise ObjectNotFoundError(str(self.root), key) from None
+        except OSError as err:
+            raise StorageError(f"{op} {key!r} in {self.root}: {err}") from err
+
     def put(self, key: str, body: Body, *, content_type: str | None = None, **_: Any) -> PutResult:
         target = self._path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-        with os.fdopen(fd, "wb") as out:
-            if isinstance(body, bytes | bytearray | memoryview):
-                out.write(body)
-            elif isinstance(body, str | os.PathLike):
-                with open(body, "rb") as src:
-                    shutil.copyfileobj(src, out, 1 * MiB)
-            else:
-                shutil.copyfileobj(body, out, 1 * MiB)
-        os.replace(tmp, target)
-        return PutResult(key, "", target.stat().st_size)
+        _check_body(body)
+        if target.is_dir():
+            raise StorageError(
+                f"put {key!r} in {self.root}: a directory of that name holds other keys"
+            )
+        with self._errors("put", key):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = create_temp(target)
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    if isinstance(body, bytes | bytearray | memoryview):
+                        out.write(body)
+                    elif isinstance(body, os.PathLike):
+                        with open(body, "rb") as src:
+                            shutil.copyfileobj(src, out, CHUNK)
+                    else:
+                        shutil.copyfileobj(body, out, CHUNK)
+                os.replace(tmp, target)
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
+            return PutResult(key, "", target.stat().st_size)
 
     def get(self, key: str) -> bytes:
-        try:
+        with self._errors("get", key):
             return self._path(key).read_bytes()
-        except FileNotFoundError:
-            raise ObjectNotFoundError(str(self.root), key) from None
 
-    def stream(self, key: str, chunk_size: int = 1 * MiB) -> Iterator[bytes]:
-        try:
+    def stream(self, key: str, chunk_size: int = CHUNK) -> Iterator[bytes]:
+        with self._errors("stream", key):
             handle = self._path(key).open("rb")
-        except FileNotFoundError:
-            raise ObjectNotFoundError(str(self.root), key) from None
         with handle:
             while chunk := handle.read(chunk_size):
                 yield chunk
 
     def download(self, key: str, path: str | os.PathLike[str]) -> Path:
         target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            shutil.copyfile(self._path(key), target)
-        except FileNotFoundError:
-            raise ObjectNotFoundError(str(self.root), key) from None
+        with self._errors("download", key):
+            source = self._path(key).open("rb")
+        with source, self._errors("download", key):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = create_temp(target)
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    shutil.copyfileobj(source, out, CHUNK)
+                os.replace(tmp, target)
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
         return target
 
     def head(self, key: str) -> ObjectInfo:
         path = self._path(key)
         if not path.is_file():
             raise ObjectNotFoundError(str(self.root), key)
-        return ObjectInfo(key, path.stat().st_size, "")
+        return ObjectInfo(key, path.stat().st_size, "", content_type_for(key))
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        """Every key under `prefix` in key order, like a bucket listing; only our own
+        temporary files (a write in progress) are left out."""
         validate_prefix(prefix)
-        for path in sorted(self.root.rglob("*")):
+        found = []
+        for path in self.root.rglob("*"):
             key = path.relative_to(self.root).as_posix()
-            if path.is_file() and key.startswith(prefix) and not path.name.endswith(".part"):
-                yield ObjectInfo(key, path.stat().st_size, "")
+            if key.startswith(prefix) and path.is_file() and not is_temp(path.name):
+                found.append((key, path))
+        for key, path in sorted(found):
+            yield ObjectInfo(key, path.stat().st_size, "")
 
     def delete(self, key: str) -> None:
-        self._path(key).unlink(missing_ok=True)
+        """Deleting a missing key is not an error (as on S3)."""
+        path = self._path(key)
+        if path.is_file():
+            path.unlink(missing_ok=True)
 
     def delete_prefix(self, prefix: str) -> int:
         if not prefix:
@@ -513,9 +731,10 @@ class LocalStore:
         return len(keys)
 
     def copy(self, source_key: str, dest_key: str) -> None:
-        target = self._path(dest_key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(self._path(source_key), target)
+        with self._errors("copy", source_key):
+            data = self._path(source_key).open("rb")
+        with data:
+            self.put(dest_key, data)
 
     def presign_get(self, key: str, **_: Any) -> str:
         raise PresignError("the local store has no presigned URLs; serve the file itself")

@@ -1,49 +1,74 @@
 """Bulk transfer: a local directory to a bucket prefix, or a bucket prefix to a local directory.
 
-    python -m storage_runtime sync ./output/results s3://jokbodude/results \\
-        --pattern "{job_id}/{filename}" --key-template "results/{job_id}/{filename}"
+    python -m storage_runtime sync ./output/results s3://jokbodude/results/ \\
+        --pattern "{job_id}/{filename}" --key-template "{job_id}/{filename}"
 
 - Skips what is already identical: same size and same ETag (MD5, or the multipart ETag
   computed locally with the same part size), or, with `--compare mtime`, same size and a
-  remote copy at least as new; `--compare size` for size only.
-- Memory is bounded whatever the file sizes: every body streams from disk (large files in
-  8 MiB parts read from their slice of the file), with at most `concurrency` requests in flight.
-- Never a partial object: a failed multipart upload is aborted, downloads land under a
-  temporary name and are renamed when complete; before uploading, multipart uploads that an
-  interrupted run left open for the keys about to be written are aborted (uploads of other
-  keys are left alone: the bucket may be live), so a re-run is a clean resume.
+  destination copy at least as new; `--compare size` for size only.
+- Keys live under the destination prefix: `--key-template` builds the part after it, so the
+  listing, the identical-skip and `--delete` all see the same keys.
+- Nothing lost: `--delete` deletes nothing in a run where any source path could not be read,
+  listed or transferred (each is named in the report), nor when the source is empty (unless
+  `--allow-empty-source`). A download never writes outside its destination, whatever the key.
+- Nothing half-written: a multipart upload is aborted when it fails, and a file that changes
+  while it is uploaded stores nothing; downloads land under a temporary name (created with
+  the umask) and are renamed when complete. Only uploads this run started are ever aborted:
+  another writer of the same key may be at work (the last to finish wins); the uploads a
+  killed run leaves are removed by the bucket's abort-incomplete-multipart lifecycle rule.
+- Interrupted (SIGINT/SIGTERM, or `cancel` set): no new transfer starts, this run's open
+  multipart uploads are aborted and its temporary files removed, the report says so. A later
+  download run removes the temporary files of a run that was killed.
+- Memory is bounded whatever the file sizes: bodies stream from disk (large files in 8 MiB
+  parts read from their slice of the file), with at most `concurrency` requests in flight.
 - Transient errors (503/SlowDown, resets, timeouts) are retried by botocore (standard mode)
   and then per file; the report counts retries and lists every failure.
-- `--delete` (only when asked) removes what the source no longer has; `--dry-run` changes
-  nothing and prints what would happen.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-import io
 import logging
 import os
 import re
+import stat as stat_module
+import string
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import urllib3
 from botocore.exceptions import BotoCoreError, ClientError
+from urllib3.exceptions import HTTPError as Urllib3Error
 
 from storage_runtime.client import make_client
-from storage_runtime.direct import DirectPut
-from storage_runtime.errors import SettingsError, StorageError
+from storage_runtime.direct import DirectPut, TransientPutError
+from storage_runtime.errors import (
+    CLIENT_FAILURES,
+    InvalidKeyError,
+    SettingsError,
+    StorageConnectionError,
+    StorageError,
+    TransferCancelledError,
+    translate,
+)
+from storage_runtime.files import (
+    FileState,
+    content_type_for,
+    create_temp,
+    is_stale_temp,
+    is_temp,
+    valid_content_type,
+    write_chunks,
+)
 from storage_runtime.keys import validate_key, validate_prefix
 from storage_runtime.settings import Settings
-from storage_runtime.store import multipart_upload
+from storage_runtime.store import PartSender, file_parts, multipart_upload
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +76,22 @@ MiB = 1024 * 1024
 PART_SIZE = 8 * MiB  # also what aws-cli and s5cmd use, so their ETags compare equal
 FILE_ATTEMPTS = 3
 DELETE_BATCH = 1000
+#: After an interrupt, how long transfers in flight get to stop by themselves.
+GRACE_SECONDS = 2.0
+#: Large downloads go in ranges of this size, in parallel (fewer, larger requests than the
+#: upload's 8 MiB parts: a range costs a request, not memory, as it streams to disk).
+RANGE_SIZE = 32 * MiB
+#: Read size of a range's body: small enough that the allocator recycles it in every thread
+#: (1 MiB reads in 16 threads kept ~25 MiB more resident).
+RANGE_CHUNK = 256 * 1024
+
+
+def shown(text: str) -> str:
+    """A name as it can be printed: control characters and bytes that are not UTF-8 (file
+    names in another encoding) escaped, so that a report line is one line and never raises."""
+    raw = os.fsencode(text) if isinstance(text, str) else text
+    decoded = raw.decode("utf-8", "backslashreplace")
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in decoded)
 
 
 # --------------------------------------------------------------------------- locations
@@ -77,14 +118,21 @@ def parse_location(text: str) -> Location:
             raise SettingsError(f"{text!r} names no bucket; accepted: s3://bucket[/prefix/]")
         if prefix and not prefix.endswith("/"):
             prefix += "/"
-        return Location(bucket=bucket, prefix=validate_prefix(prefix))
+        try:
+            return Location(bucket=bucket, prefix=validate_prefix(prefix))
+        except InvalidKeyError as err:
+            raise SettingsError(f"{text!r}: the prefix is not usable: {err}") from None
     return Location(path=Path(text))
 
 
+_PLACEHOLDER = re.compile(r"\{(\w+)(\*?)\}")
+
+
 class KeyMapper:
-    """Relative path -> key. `pattern` matches the relative path (`{name}` is one segment,
-    `{name*}` one or more); `template` builds the key from the captured names plus
-    `{filename}` and `{path}` (the whole relative path)."""
+    """Relative path -> key under `prefix`. `pattern` matches the relative path (`{name}` is
+    one segment, `{name*}` one or more); `template` builds the rest of the key (after the
+    destination prefix) from the captured names plus `{filename}` and `{path}` (the whole
+    relative path). A template that could leave the prefix is refused."""
 
     def __init__(
         self, prefix: str = "", pattern: str | None = None, template: str | None = None
@@ -93,24 +141,62 @@ class KeyMapper:
             raise SettingsError("--pattern and --key-template go together")
         self.prefix, self.template = prefix, template
         self.regex = None
-        if pattern is not None:
-            parts = re.split(r"(\{\w+\*?\})", pattern)
-            body = "".join(
-                (f"(?P<{p[1:-2]}>.+)" if p.endswith("*}") else f"(?P<{p[1:-1]}>[^/]+)")
-                if p.startswith("{")
-                else re.escape(p)
-                for p in parts
+        if pattern is None or template is None:
+            return
+        names = [m.group(1) for m in _PLACEHOLDER.finditer(pattern)]
+        if len(names) != len(set(names)):
+            raise SettingsError(f"--pattern {pattern!r} names a placeholder twice")
+        if re.sub(_PLACEHOLDER, "", pattern).count("{") or "}" in re.sub(_PLACEHOLDER, "", pattern):
+            raise SettingsError(
+                f"--pattern {pattern!r}: placeholders are {{name}} (one segment) or {{name*}}"
             )
-            self.regex = re.compile(f"^{body}$")
+        parts = re.split(r"(\{\w+\*?\})", pattern)
+        body = "".join(
+            (f"(?P<{p[1:-2]}>.+)" if p.endswith("*}") else f"(?P<{p[1:-1]}>[^/]+)")
+            if p.startswith("{")
+            else re.escape(p)
+            for p in parts
+        )
+        self.regex = re.compile(f"^{body}$")
+        accepted = list(dict.fromkeys([*names, "filename", "path"]))
+        try:
+            fields = list(string.Formatter().parse(template))
+        except ValueError as err:
+            raise SettingsError(f"--key-template {template!r}: {err}") from None
+        literal = ""
+        for text, name, spec, conversion in fields:
+            literal += text
+            if name is None:
+                continue
+            if name not in accepted or spec or conversion:
+                raise SettingsError(
+                    f"--key-template {template!r}: unknown placeholder {{{name}}}; accepted: "
+                    + ", ".join(f"{{{n}}}" for n in accepted)
+                )
+            literal += "x"
+        if not literal or literal.startswith("/") or "\\" in literal:
+            raise SettingsError(
+                f"--key-template {template!r} would leave the destination prefix "
+                f"{prefix or '(the bucket root)'!r}: it is relative to it, without a leading "
+                "'/', '..' or '\\'"
+            )
+        segments = literal.split("/")
+        if any(s in ("", ".", "..") for s in segments):
+            raise SettingsError(
+                f"--key-template {template!r} would leave the destination prefix "
+                f"{prefix or '(the bucket root)'!r}: no '..', '.' or empty segments"
+            )
 
     def key(self, rel: str) -> str | None:
+        """The key for `rel` (None: the pattern does not match); InvalidKeyError when the
+        key cannot be used (the file fails, the rest goes on)."""
         if self.regex is None or self.template is None:
             return validate_key(self.prefix + rel)
         match = self.regex.match(rel)
         if match is None:
             return None
         values = {**match.groupdict(), "filename": rel.rsplit("/", 1)[-1], "path": rel}
-        return validate_key(self.template.format(**values))
+        return validate_key(self.prefix + self.template.format(**values))
 
 
 # ------------------------------------------------------------------------------ report
@@ -126,6 +212,10 @@ class Report:
     unmatched: int = 0
     retried: int = 0
     aborted_uploads: int = 0
+    removed_parts: int = 0
+    not_started: int = 0
+    interrupted: str | None = None
+    delete_refused: str | None = None
     failed: list[tuple[str, str]] = field(default_factory=list)
     planned: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -136,9 +226,10 @@ class Report:
             for name, value in counts.items():
                 setattr(self, name, getattr(self, name) + value)
 
-    def fail(self, what: str, err: BaseException) -> None:
+    def fail(self, what: str, err: BaseException | str) -> None:
+        why = err if isinstance(err, str) else _reason(err)
         with self._lock:
-            self.failed.append((what, f"{type(err).__name__}: {err}"))
+            self.failed.append((shown(what), shown(why)))
 
     def render(self) -> str:
         rate = self.bytes / self.seconds / MiB if self.seconds else 0.0
@@ -146,12 +237,29 @@ class Report:
             f"{self.files} files: {self.transferred} transferred "
             f"({_human(self.bytes)}, {rate:.1f} MiB/s), {self.skipped} skipped as identical, "
             f"{self.deleted} deleted, {self.unmatched} not matching the pattern, "
-            f"{self.retried} retries, {self.aborted_uploads} stale multipart uploads aborted, "
-            f"{len(self.failed)} failed in {self.seconds:.1f} s"
+            f"{self.retried} retries, {len(self.failed)} failed in {self.seconds:.1f} s"
         ]
+        if self.removed_parts:
+            lines.append(f"  removed {self.removed_parts} temporary files a killed run left")
         lines += [f"  would {p}" for p in self.planned]
         lines += [f"  FAILED {what}: {why}" for what, why in self.failed]
+        if self.delete_refused:
+            lines.append(f"  NOT DELETED: {self.delete_refused}")
+        if self.interrupted:
+            lines.append(
+                f"  INTERRUPTED by {self.interrupted}: {self.not_started} transfers not "
+                f"started, {self.aborted_uploads} of this run's multipart uploads aborted, its "
+                "temporary files removed; run it again to finish"
+            )
         return "\n".join(lines)
+
+
+def _reason(err: BaseException) -> str:
+    if isinstance(err, StorageError):
+        return str(err)
+    if isinstance(err, OSError) and err.strerror:
+        return err.strerror
+    return f"{type(err).__name__}: {err}"
 
 
 def _human(n: float) -> str:
@@ -211,51 +319,81 @@ def local_etag(path: Path, size: int, part_size: int = PART_SIZE) -> str:
     return f"{hashlib.md5(b''.join(digests), usedforsecurity=False).hexdigest()}-{len(digests)}"
 
 
-class FileSlice(io.RawIOBase):
-    """`length` bytes of a file from `offset`, read on demand: a part is sent (and hashed for
-    its signature) straight from disk, so no part sits in memory. Seekable, so that botocore
-    can rewind it for a retry."""
-
-    def __init__(self, path: Path, offset: int, length: int) -> None:
-        self._file = path.open("rb", buffering=0)
-        self._offset, self._length, self._pos = offset, length, 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def __len__(self) -> int:
-        return self._length
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._length}[whence]
-        self._pos = min(max(base + offset, 0), self._length)
-        return self._pos
-
-    def readinto(self, buffer: Any) -> int:
-        n = min(len(buffer), self._length - self._pos)
-        if n <= 0:
-            return 0
-        self._file.seek(self._offset + self._pos)
-        got = self._file.readinto(memoryview(buffer)[:n]) or 0
-        self._pos += got
-        return got
-
-    def close(self) -> None:
-        self._file.close()
-        super().close()
+@dataclass(frozen=True)
+class LocalFile:
+    rel: str
+    path: Path
+    stat: os.stat_result
 
 
-def _attempts(response: dict[str, Any]) -> int:
-    return int(response.get("ResponseMetadata", {}).get("RetryAttempts", 0))
+def walk(
+    root: Path, problems: list[tuple[str, str]], *, follow: bool = True
+) -> Iterator[LocalFile]:
+    """The regular files under `root` in sorted order, with their relative '/' paths.
+
+    With `follow`, symlinks to files and directories are followed (a loop back into an
+    ancestor is a problem, not an endless walk). Every path that cannot be listed or stat'ed
+    (unreadable directory, broken symlink, symlink loop, not a regular file) is appended to
+    `problems` as (relative path, reason) instead of being skipped silently. Our own
+    temporary download files are never listed."""
+
+    def visit(
+        directory: Path, rel: str, ancestors: frozenset[tuple[int, int]]
+    ) -> Iterator[LocalFile]:
+        try:
+            with os.scandir(directory) as scan:
+                entries = sorted(scan, key=lambda e: e.name)
+        except OSError as err:
+            where = rel.rstrip("/") or "."
+            problems.append((where, f"cannot list the directory: {err.strerror or err}"))
+            return
+        for entry in entries:
+            entry_rel = f"{rel}{entry.name}"
+            if is_temp(entry.name):
+                continue
+            try:
+                if entry.is_symlink() and not follow:
+                    continue  # never followed, never deleted through
+                st = os.stat(entry.path) if follow else entry.stat(follow_symlinks=False)
+            except OSError as err:
+                reason = (
+                    "a symlink loop"
+                    if getattr(err, "errno", None) == 40
+                    else "a broken symlink"
+                    if entry.is_symlink()
+                    else f"cannot read it: {err.strerror or err}"
+                )
+                problems.append((entry_rel, reason))
+                continue
+            if stat_module.S_ISDIR(st.st_mode):
+                identity = (st.st_dev, st.st_ino)
+                if identity in ancestors:
+                    problems.append((entry_rel, "a symlink loop (links back to a parent)"))
+                    continue
+                yield from visit(Path(entry.path), entry_rel + "/", ancestors | {identity})
+            elif stat_module.S_ISREG(st.st_mode):
+                yield LocalFile(entry_rel, Path(entry.path), st)
+            else:
+                problems.append((entry_rel, "not a regular file (a FIFO, socket or device)"))
+
+    top = root.stat()
+    yield from visit(root, "", frozenset({(top.st_dev, top.st_ino)}))
 
 
-TRANSIENT = (BotoCoreError, ConnectionError, TimeoutError, urllib3.exceptions.HTTPError)
+def unsafe_key_part(rel: str) -> str | None:
+    """Why the part of a key after the prefix cannot be a path inside the destination, or
+    None. Amazon S3 and R2 keep keys exactly as written: `p//tmp/x`, `/etc/x`, `a/../b`."""
+    if not rel:
+        return "it names the prefix itself"
+    if rel.startswith("/"):
+        return "it is an absolute path"
+    if "\\" in rel:
+        return "it contains '\\'"
+    if any(ord(c) < 32 or ord(c) == 127 for c in rel):
+        return "it contains control characters"
+    if any(s in ("", ".", "..") for s in rel.split("/")):
+        return "it has an empty, '.' or '..' segment"
+    return None
 
 
 def _transient(err: BaseException) -> bool:
@@ -263,10 +401,66 @@ def _transient(err: BaseException) -> bool:
         status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         code = err.response.get("Error", {}).get("Code", "")
         return status >= 500 or code in ("SlowDown", "RequestTimeout", "InternalError")
-    return isinstance(err, TRANSIENT)
+    if isinstance(err, TransientPutError | StorageConnectionError):
+        return True
+    if isinstance(err, StorageError):
+        return False
+    return isinstance(err, BotoCoreError | ConnectionError | TimeoutError | Urllib3Error)
+
+
+class Run:
+    """One run's open multipart uploads and temporary files, so that an interrupted run
+    aborts and removes exactly its own and nothing else."""
+
+    def __init__(self, cancel: threading.Event | None) -> None:
+        self.cancel = cancel or threading.Event()
+        self.lock = threading.Lock()
+        self.uploads: dict[str, tuple[str, str]] = {}
+        self.temps: set[Path] = set()
+        self.aborted = 0  # this run's multipart uploads aborted, by their jobs or clean_up
+
+    def cancelled(self) -> bool:
+        return self.cancel.is_set()
+
+    def opened(self, bucket: str, key: str, upload_id: str) -> None:
+        with self.lock:
+            self.uploads[upload_id] = (bucket, key)
+        if self.cancelled():
+            raise TransferCancelledError(f"upload of s3://{bucket}/{key}: interrupted")
+
+    def closed(self, upload_id: str, aborted: bool = False) -> None:
+        with self.lock:
+            if self.uploads.pop(upload_id, None) is not None and aborted:
+                self.aborted += 1
+
+    def temp(self, path: Path, created: bool) -> None:
+        with self.lock:
+            if created:
+                self.temps.add(path)
+            else:
+                self.temps.discard(path)
+        if created and self.cancelled():
+            raise TransferCancelledError(f"{path}: interrupted")
+
+    def clean_up(self, client: Any) -> None:
+        """Abort this run's uploads still open and remove its temporary files."""
+        with self.lock:
+            uploads, temps = dict(self.uploads), set(self.temps)
+        for upload_id, (bucket, key) in uploads.items():
+            try:
+                client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+            except CLIENT_FAILURES as err:
+                log.warning("could not abort upload %s of %s: %s", upload_id, key, err)
+            self.closed(upload_id, aborted=True)
+        for path in temps:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
 
 
 # -------------------------------------------------------------------------------- sync
+
+
+Job = tuple[str, Callable[[], int]]
 
 
 class Syncer:
@@ -280,26 +474,44 @@ class Syncer:
         dry_run: bool = False,
         progress: bool = False,
         part_size: int = PART_SIZE,
+        allow_empty_source: bool = False,
+        content_types: dict[str, str] | None = None,
+        cancel: threading.Event | None = None,
     ) -> None:
         if compare not in ("checksum", "size", "mtime"):
-            raise SettingsError(f"compare {compare!r}; accepted: checksum, size, mtime")
+            raise SettingsError(f"--compare {compare!r}; accepted: checksum, size, mtime")
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int):
+            raise SettingsError(f"--concurrency {concurrency!r}; accepted: 1-256")
+        if not 1 <= concurrency <= 256:
+            raise SettingsError(f"--concurrency {concurrency}; accepted: 1-256")
         if part_size < 5 * MiB:
             raise SettingsError("part size must be at least 5 MiB (S3 and R2 minimum)")
+        for suffix, value in (content_types or {}).items():
+            if not valid_content_type(value):
+                raise SettingsError(
+                    f"--content-type {suffix}={value!r}: accepted: type/subtype, e.g. video/mp4"
+                )
         self.settings = replace(
             settings, max_concurrency=max(settings.max_concurrency, concurrency)
         )
         self.client = make_client(self.settings)
-        # Small files go up as single signed PUTs without the client's per-call overhead.
-        self.direct = DirectPut(self.settings, self.client.meta.endpoint_url, concurrency + 2)
+        self.endpoint = self.settings.endpoint_url
         self.concurrency, self.compare, self.delete = concurrency, compare, delete
         self.dry_run, self.progress, self.part_size = dry_run, progress, part_size
-        # Parts stream from disk, so memory does not grow with them; the slots bound the
+        self.allow_empty_source = allow_empty_source
+        self.content_types = content_types or {}
+        self.run = Run(cancel)
+        # Small files go up as single signed PUTs without the client's per-call overhead.
+        self.direct = DirectPut(self.settings, self.client.meta.endpoint_url, concurrency + 2)
+        # Parts stream from disk, so memory does not grow with them; the sender bounds the
         # parts in flight (and so the connections) across all files.
-        self.slots = threading.BoundedSemaphore(concurrency)
-        self.parts = ThreadPoolExecutor(concurrency, thread_name_prefix="part")
+        self.sender = PartSender(self.client, concurrency)
 
     def close(self) -> None:
-        self.parts.shutdown(wait=True)
+        if self.run.cancelled():
+            self.sender.pool.shutdown(wait=False, cancel_futures=True)
+        else:
+            self.sender.close()
         self.direct.close()
 
     def __enter__(self) -> Syncer:
@@ -313,20 +525,15 @@ class Syncer:
     def remote(self, bucket: str, prefix: str) -> dict[str, dict[str, Any]]:
         paginator = self.client.get_paginator("list_objects_v2")
         out: dict[str, dict[str, Any]] = {}
-        for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
-            for item in page.get("Contents", []):
-                out[item["Key"]] = item
+        try:
+            for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+                for item in page.get("Contents", []):
+                    out[item["Key"]] = item
+        except CLIENT_FAILURES as err:
+            raise translate(
+                err, op="list", bucket=bucket, key=prefix, endpoint=self.endpoint
+            ) from err
         return out
-
-    @staticmethod
-    def local(root: Path) -> Iterator[tuple[str, Path]]:
-        for dirpath, dirnames, filenames in os.walk(root):
-            dirnames.sort()
-            for name in sorted(filenames):
-                if name.startswith(".") and name.endswith(".part"):
-                    continue  # our own temporary download files
-                path = Path(dirpath) / name
-                yield path.relative_to(root).as_posix(), path
 
     def _same(self, path: Path, stat: os.stat_result, remote: dict[str, Any], upload: bool) -> bool:
         """Identical enough to skip: same size, then the destination at least as new (mtime)
@@ -340,26 +547,23 @@ class Syncer:
             return remote_time >= int(stat.st_mtime) if upload else stat.st_mtime >= remote_time
         return str(remote["ETag"]).strip('"') == local_etag(path, stat.st_size, self.part_size)
 
-    def _retrying(self, what: str, fn: Callable[[], Any], report: Report) -> Any:
-        """Bookkeeping calls (listings, aborts, batch deletes) get the per-file retries too."""
-        for n in range(1, FILE_ATTEMPTS + 1):
-            try:
-                return fn()
-            except Exception as err:
-                if n == FILE_ATTEMPTS or not _transient(err):
-                    raise StorageError(f"{what} failed: {err}") from err
-                report.add(retried=1)
-                time.sleep(0.2 * n)
-        raise AssertionError("unreachable")
-
-    def _run(self, jobs: list[tuple[str, Callable[[], int]]], report: Report) -> None:
-        """Run (label, job) pairs with bounded concurrency; a job returns bytes moved."""
+    def _run(self, jobs: list[Job], report: Report) -> None:
+        """Run (label, job) pairs, at most `concurrency` at once, starting none after an
+        interrupt; a job returns the bytes it moved."""
+        run = self.run
 
         def attempt(label: str, job: Callable[[], int]) -> None:
             for n in range(1, FILE_ATTEMPTS + 1):
+                if run.cancelled():
+                    report.add(not_started=1)
+                    return
                 try:
                     moved = job()
+                except TransferCancelledError:
+                    return
                 except Exception as err:
+                    if run.cancelled():
+                        return
                     if n < FILE_ATTEMPTS and _transient(err):
                         report.add(retried=1)
                         log.info("retrying %s after %s", label, err)
@@ -370,20 +574,62 @@ class Syncer:
                 report.add(transferred=1, bytes=moved)
                 return
 
-        with (
-            Progress(report, report.files, self.progress),
-            ThreadPoolExecutor(self.concurrency) as pool,
-        ):
-            futures = [pool.submit(attempt, label, job) for label, job in jobs]
-            for future in as_completed(futures):
-                future.result()
+        pending = iter(jobs)
+        running: set[Future[None]] = set()
+        deadline: float | None = None
+        pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="file")
+        with Progress(report, report.files, self.progress):
+            try:
+                while True:
+                    while not run.cancelled() and len(running) < self.concurrency:
+                        job = next(pending, None)
+                        if job is None:
+                            break
+                        running.add(pool.submit(attempt, *job))
+                    if not running:
+                        break
+                    done, running = wait(running, timeout=0.2, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        future.result()
+                    if run.cancelled():
+                        deadline = deadline or time.monotonic() + GRACE_SECONDS
+                        if time.monotonic() > deadline:
+                            break  # stuck in the network: their uploads are aborted below
+            finally:
+                pool.shutdown(wait=not run.cancelled(), cancel_futures=True)
+        if run.cancelled():
+            report.add(not_started=sum(1 for _ in pending))
+
+    def _finish_interrupted(self, report: Report) -> None:
+        if self.run.cancelled():
+            report.interrupted = report.interrupted or "an interrupt"
+            self.run.clean_up(self.client)
+        report.aborted_uploads = self.run.aborted
+
+    def _refuse_empty(self, source: str, doomed: int, where: str) -> None:
+        if doomed and not self.allow_empty_source:
+            raise SettingsError(
+                f"--delete: the source {source} has no files, so all {doomed} under {where} "
+                "would be deleted (a mistyped prefix or an unmounted directory?); add "
+                "--allow-empty-source if that is what you want"
+            )
+
+    def _why_not_delete(self, report: Report) -> str | None:
+        if report.interrupted or self.run.cancelled():
+            return "the run was interrupted"
+        if report.failed:
+            return (
+                f"{len(report.failed)} source paths failed (listed above); --delete deletes "
+                "nothing unless every source path was read and transferred"
+            )
+        return None
 
     # -------------------------------------------------------------------------- upload
 
     def upload(
         self, root: Path, bucket: str, prefix: str = "", mapper: KeyMapper | None = None
     ) -> Report:
-        start, start_time = time.monotonic(), time.time()
+        start = time.monotonic()
         if not root.is_dir():
             raise SettingsError(f"source {root} is not a directory")
         mapper = mapper or KeyMapper(prefix)
@@ -393,83 +639,108 @@ class Syncer:
                 "would delete everything else in the bucket"
             )
         report = Report()
-        remote = self._retrying("listing", lambda: self.remote(bucket, prefix), report)
-        wanted: set[str] = set()
-        pending: set[str] = set()
-        jobs: list[tuple[str, Callable[[], int]]] = []
-        for rel, path in self.local(root):
+        remote = self.remote(bucket, prefix)
+        wanted: dict[str, str] = {}
+        jobs: list[Job] = []
+        problems: list[tuple[str, str]] = []
+        for entry in walk(root, problems):
+            if self.run.cancelled():
+                break
             report.files += 1
-            key = mapper.key(rel)
+            try:
+                key = mapper.key(entry.rel)
+            except InvalidKeyError as err:
+                report.fail(entry.rel, err)
+                continue
             if key is None:
                 report.unmatched += 1
                 continue
-            wanted.add(key)
-            stat = path.stat()
-            if key in remote and self._same(path, stat, remote[key], upload=True):
-                report.skipped += 1
+            if key in wanted:
+                report.fail(entry.rel, f"maps to s3://{bucket}/{key}, as {wanted[key]} does")
+                continue
+            wanted[key] = entry.rel
+            try:
+                if key in remote and self._same(entry.path, entry.stat, remote[key], upload=True):
+                    report.skipped += 1
+                    continue
+            except OSError as err:
+                report.fail(entry.rel, err)
                 continue
             if self.dry_run:
                 report.planned.append(
-                    f"upload {rel} -> s3://{bucket}/{key} ({_human(stat.st_size)})"
+                    f"upload {shown(entry.rel)} -> s3://{bucket}/{key} "
+                    f"({_human(entry.stat.st_size)})"
                 )
                 continue
-            pending.add(key)
             jobs.append(
-                (f"{rel} -> s3://{bucket}/{key}", self._upload_job(path, bucket, key, report))
+                (
+                    f"{entry.rel} -> s3://{bucket}/{key}",
+                    self._upload_job(entry, bucket, key, report),
+                )
             )
-        if pending:
-            report.aborted_uploads = self._retrying(
-                "aborting open uploads",
-                lambda: self._abort_open_uploads(bucket, prefix, pending, start_time),
-                report,
-            )
+        for rel, why in problems:
+            report.fail(rel, why)
+        if self.delete and not wanted and not report.failed:
+            self._refuse_empty(str(root), len(remote), f"s3://{bucket}/{prefix}")
         self._run(jobs, report)
+        self._finish_interrupted(report)
         if self.delete:
             extra = sorted(k for k in remote if k not in wanted)
-            if self.dry_run:
-                report.planned += [f"delete s3://{bucket}/{k}" for k in extra]
-            else:
-                self._delete_keys(bucket, extra, report)
+            report.delete_refused = self._why_not_delete(report) if extra else None
+            if report.delete_refused is None:
+                if self.dry_run:
+                    report.planned += [f"delete s3://{bucket}/{k}" for k in extra]
+                else:
+                    self._delete_keys(bucket, extra, report)
         report.seconds = time.monotonic() - start
         return report
 
-    def _upload_job(self, path: Path, bucket: str, key: str, report: Report) -> Callable[[], int]:
+    def _upload_job(
+        self, entry: LocalFile, bucket: str, key: str, report: Report
+    ) -> Callable[[], int]:
+        content_type = content_type_for(entry.path.name, self.content_types)
+
         def job() -> int:
-            size = path.stat().st_size
-            if size < self.part_size:
-                _, retries = self.direct.put(bucket, key, path.read_bytes())
-                report.add(retried=retries)
-                return size
-            return self._multipart(path, size, bucket, key, report)
+            with entry.path.open("rb") as handle:
+                state = FileState.read(handle.fileno())
+                if state.size < self.part_size:
+                    data = handle.read()
+                    state.check(entry.path, entry.rel)
+                    _, retries = self.direct.put(
+                        bucket, key, data, content_type, cancelled=self.run.cancelled
+                    )
+                    report.add(retried=retries)
+                    return len(data)
+            return self._multipart(entry, state, bucket, key, content_type, report)
 
         return job
 
-    def _multipart(self, path: Path, size: int, bucket: str, key: str, report: Report) -> int:
+    def _multipart(
+        self,
+        entry: LocalFile,
+        state: FileState,
+        bucket: str,
+        key: str,
+        content_type: str,
+        report: Report,
+    ) -> int:
         """Parts of equal size (R2's rule), each streamed from its slice of the file; at most
-        `concurrency` parts in flight across all files."""
-        with multipart_upload(self.client, bucket, key) as upload_id:
-
-            def send(number: int, offset: int) -> dict[str, Any]:
-                try:
-                    with FileSlice(path, offset, min(self.part_size, size - offset)) as body:
-                        r = self.client.upload_part(
-                            Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body
-                        )
-                    report.add(retried=_attempts(r))
-                    return {"PartNumber": number, "ETag": r["ETag"]}
-                finally:
-                    self.slots.release()
-
-            futures: list[Future[dict[str, Any]]] = []
-            for number, offset in enumerate(range(0, size, self.part_size), start=1):
-                self.slots.acquire()
-                if any(fu.done() and fu.exception() for fu in futures):
-                    self.slots.release()
-                    break
-                futures.append(self.parts.submit(send, number, offset))
-            parts = [fu.result() for fu in futures]
-            self._complete(bucket, key, upload_id, parts, size, report)
-        return size
+        `concurrency` parts in flight across all files. The file must look the same after its
+        last part as before its first, or nothing is stored."""
+        with multipart_upload(
+            self.client, bucket, key, registry=self.run, ContentType=content_type
+        ) as upload_id:
+            parts = self.sender.send(
+                bucket,
+                key,
+                upload_id,
+                file_parts(entry.path, state.size, self.part_size),
+                cancelled=self.run.cancelled,
+                attempts=lambda n: report.add(retried=n),
+            )
+            state.check(entry.path, entry.rel)
+            self._complete(bucket, key, upload_id, parts, state.size, report)
+        return state.size
 
     def _complete(
         self,
@@ -484,7 +755,7 @@ class Syncer:
             response = self.client.complete_multipart_upload(
                 Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
             )
-            report.add(retried=_attempts(response))
+            report.add(retried=int(response.get("ResponseMetadata", {}).get("RetryAttempts", 0)))
         except ClientError as err:
             # A retried Complete whose first attempt timed out after the server finished it
             # finds no upload any more: the object with its final size is the proof it worked.
@@ -495,33 +766,23 @@ class Syncer:
                 raise
             log.info("multipart upload of %s was completed by an earlier attempt", key)
 
-    def _abort_open_uploads(self, bucket: str, prefix: str, keys: set[str], before: float) -> int:
-        """Abort multipart uploads an interrupted run left open, for the keys this run is
-        about to write and started before it; uploads of other keys (a live application's)
-        are left alone."""
-        aborted = 0
-        paginator = self.client.get_paginator("list_multipart_uploads")
-        for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
-            for upload in page.get("Uploads", []):
-                if upload["Key"] in keys and upload["Initiated"].timestamp() < before:
-                    self.client.abort_multipart_upload(
-                        Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"]
-                    )
-                    aborted += 1
-        return aborted
-
     def _delete_keys(self, bucket: str, keys: list[str], report: Report) -> None:
         for i in range(0, len(keys), DELETE_BATCH):
             batch = keys[i : i + DELETE_BATCH]
             request = {"Objects": [{"Key": k} for k in batch], "Quiet": True}
-
-            def delete(request: dict[str, Any] = request) -> Any:
-                return self.client.delete_objects(Bucket=bucket, Delete=request)
-
-            response = self._retrying("delete batch", delete, report)
+            try:
+                response = self.client.delete_objects(Bucket=bucket, Delete=request)
+            except CLIENT_FAILURES as err:
+                report.fail(
+                    f"delete of {len(batch)} keys under s3://{bucket}/",
+                    translate(
+                        err, op="delete", bucket=bucket, key=batch[0], endpoint=self.endpoint
+                    ),
+                )
+                continue
             errors = response.get("Errors") or []
             for e in errors:
-                report.failed.append((f"delete s3://{bucket}/{e.get('Key')}", str(e.get("Code"))))
+                report.fail(f"delete s3://{bucket}/{e.get('Key')}", str(e.get("Code")))
             report.add(deleted=len(batch) - len(errors))
 
     # ------------------------------------------------------------------------ download
@@ -529,66 +790,161 @@ class Syncer:
     def download(self, bucket: str, prefix: str, root: Path) -> Report:
         start = time.monotonic()
         report = Report()
-        remote = self._retrying("listing", lambda: self.remote(bucket, prefix), report)
-        jobs: list[tuple[str, Callable[[], int]]] = []
-        wanted: set[Path] = set()
-        for key, item in sorted(remote.items()):
-            if key.endswith("/"):
-                continue  # "folder" markers
+        if root.exists() and not root.is_dir():
+            raise SettingsError(f"destination {root} is not a directory")
+        remote = self.remote(bucket, prefix)
+        objects = {k: v for k, v in sorted(remote.items()) if not k.endswith("/")}
+        if self.delete and not objects:
+            local_files = sum(1 for _ in walk(root, [], follow=False)) if root.is_dir() else 0
+            self._refuse_empty(f"s3://{bucket}/{prefix}", local_files, str(root))
+        if root.is_dir() and not self.dry_run:
+            self._remove_stale_parts(root, report)
+        real_root = root.resolve()
+        jobs: list[Job] = []
+        wanted: set[str] = set()
+        for key, item in objects.items():
+            if self.run.cancelled():
+                break
             report.files += 1
+            label = f"s3://{bucket}/{key}"
             rel = key[len(prefix) :]
-            target = root / rel
-            if ".." in Path(rel).parts:
-                report.fail(key, StorageError("key escapes the destination directory"))
+            why = unsafe_key_part(rel)
+            if why is None and not _inside(root, real_root, root / rel):
+                why = "a symlink in the destination leads outside it"
+            if why:
+                report.fail(label, f"skipped, not a safe path under {root}: {why}")
                 continue
-            wanted.add(target)
-            if target.is_file() and self._same(target, target.stat(), item, upload=False):
-                report.skipped += 1
+            wanted.add(rel)
+            target = root / rel
+            try:
+                if target.is_file() and self._same(target, target.stat(), item, upload=False):
+                    report.skipped += 1
+                    continue
+            except OSError as err:
+                report.fail(label, err)
                 continue
             if self.dry_run:
-                report.planned.append(f"download s3://{bucket}/{key} -> {target}")
+                report.planned.append(f"download {label} -> {target}")
                 continue
             jobs.append(
-                (
-                    f"s3://{bucket}/{key} -> {target}",
-                    self._download_job(bucket, key, target, report),
-                )
+                (f"{label} -> {target}", self._download_job(bucket, key, target, item, report))
             )
         self._run(jobs, report)
+        self._finish_interrupted(report)
         if self.delete and root.is_dir():
-            extra = sorted(p for _, p in self.local(root) if p not in wanted)
-            if self.dry_run:
-                report.planned += [f"delete {p}" for p in extra]
-            else:
-                for p in extra:
-                    p.unlink()
-                report.add(deleted=len(extra))
+            extra = [f for f in walk(root, [], follow=False) if f.rel not in wanted]
+            report.delete_refused = self._why_not_delete(report) if extra else None
+            if report.delete_refused is None:
+                if self.dry_run:
+                    report.planned += [f"delete {f.path}" for f in extra]
+                else:
+                    for f in extra:
+                        f.path.unlink()
+                    report.add(deleted=len(extra))
         report.seconds = time.monotonic() - start
         return report
 
+    def _remove_stale_parts(self, root: Path, report: Report) -> None:
+        for directory, _, names in os.walk(root):
+            for name in names:
+                path = Path(directory) / name
+                if is_temp(name) and is_stale_temp(path):
+                    with contextlib.suppress(FileNotFoundError):
+                        path.unlink()
+                        report.removed_parts += 1
+
     def _download_job(
-        self, bucket: str, key: str, target: Path, report: Report
+        self, bucket: str, key: str, target: Path, item: dict[str, Any], report: Report
     ) -> Callable[[], int]:
+        size = int(item["Size"])
+
         def job() -> int:
             target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-            moved = 0
+            fd, tmp = create_temp(target)
             try:
-                with os.fdopen(fd, "wb") as out:
-                    response = self.client.get_object(Bucket=bucket, Key=key)
-                    report.add(retried=_attempts(response))
-                    for chunk in response["Body"].iter_chunks(1 * MiB):
-                        out.write(chunk)
-                        moved += len(chunk)
-                if moved != response["ContentLength"]:
-                    raise StorageError(f"got {moved} of {response['ContentLength']} bytes")
+                self.run.temp(tmp, True)
+                if size > RANGE_SIZE:
+                    moved = self._ranged_get(bucket, key, fd, size, str(item["ETag"]), report)
+                else:
+                    with os.fdopen(os.dup(fd), "wb") as out:
+                        moved, retries = self.direct.get_into(
+                            bucket, key, out, cancelled=self.run.cancelled
+                        )
+                    report.add(retried=retries)
                 os.replace(tmp, target)  # atomic: never a partial file under the real name
             finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
+                os.close(fd)
+                with contextlib.suppress(FileNotFoundError):
+                    tmp.unlink()
+                self.run.temp(tmp, False)
             return moved
 
         return job
+
+    def _ranged_get(
+        self, bucket: str, key: str, fd: int, size: int, etag: str, report: Report
+    ) -> int:
+        """A large object in parallel ranges of part_size, written at their offsets; every
+        range must come from the same version of the object (If-Match its ETag), so a file is
+        never assembled from two versions."""
+        os.ftruncate(fd, size)
+        cancelled = self.run.cancelled
+
+        def part(offset: int, length: int) -> None:
+            try:
+                response = self.client.get_object(
+                    Bucket=bucket,
+                    Key=key,
+                    Range=f"bytes={offset}-{offset + length - 1}",
+                    IfMatch=etag,
+                )
+                report.add(retried=int(response["ResponseMetadata"].get("RetryAttempts", 0)))
+                position = offset
+
+                def write(chunk: bytes) -> None:
+                    nonlocal position
+                    position += os.pwrite(fd, chunk, position)
+
+                with contextlib.closing(response["Body"]) as body:
+                    what = f"get s3://{bucket}/{key}"
+                    moved = write_chunks(body.iter_chunks(RANGE_CHUNK), write, cancelled, what)
+                if moved != length:
+                    raise StorageError(
+                        f"get s3://{bucket}/{key}: range at {offset} got {moved} of {length} bytes"
+                    )
+            finally:
+                self.sender.slots.release()
+
+        futures: list[Future[None]] = []
+        try:
+            for offset in range(0, size, RANGE_SIZE):
+                if any(f.done() and f.exception() for f in futures) or not self.sender.slot(
+                    cancelled
+                ):
+                    break
+                length = min(RANGE_SIZE, size - offset)
+                futures.append(self.sender.pool.submit(part, offset, length))
+        finally:
+            for f in futures:
+                f.result()
+        if cancelled():
+            raise TransferCancelledError(f"get s3://{bucket}/{key}: interrupted")
+        return size
+
+
+def _inside(root: Path, real_root: Path, target: Path) -> bool:
+    """Whether `target`'s nearest existing ancestor resolves inside `real_root` (a symlinked
+    directory in the destination could otherwise lead a write outside it)."""
+    parent = target.parent
+    while not parent.exists():
+        if parent == root or parent == parent.parent:
+            return True  # created by this run, below the destination
+        parent = parent.parent
+    try:
+        parent.resolve().relative_to(real_root)
+    except ValueError:
+        return False
+    return True
 
 
 def sync(
@@ -600,7 +956,7 @@ def sync(
     key_template: str | None = None,
     **options: Any,
 ) -> Report:
-    """Library form of `python -m storage_runtime sync SRC DST`."""
+    """Library form of `python -m storage_runtime sync SRC DST` (options: Syncer's)."""
     source, target = parse_location(src), parse_location(dst)
     if source.is_bucket == target.is_bucket:
         raise SettingsError("sync needs one local directory and one s3://bucket/prefix")
@@ -612,12 +968,12 @@ def sync(
             "sync needs S3 settings (OBJECT_STORE=s3 or STORAGE_PROVIDER=minio), "
             f"not {base.provider!r}"
         )
+    if not target.is_bucket and (pattern or key_template):
+        raise SettingsError("--pattern/--key-template map local paths to keys: uploads only")
+    mapper = KeyMapper(target.prefix, pattern, key_template) if target.is_bucket else None
     with Syncer(replace(base, bucket=bucket), **options) as syncer:
         if target.is_bucket:
             assert source.path is not None
-            mapper = KeyMapper(target.prefix, pattern, key_template)
             return syncer.upload(source.path, bucket, target.prefix, mapper)
-        if pattern or key_template:
-            raise SettingsError("--pattern/--key-template map local paths to keys: uploads only")
         assert target.path is not None
         return syncer.download(bucket, source.prefix, target.path)

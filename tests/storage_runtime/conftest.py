@@ -1,4 +1,10 @@
-"""One SeaweedFS server for the session; a fresh bucket per test."""
+"""Two real S3 servers for the session (SeaweedFS and moto's server mode); every test that
+takes `settings` or `store` runs against each, in a fresh bucket.
+
+The servers disagree where it matters (../shared/reference/real-provider-behaviour.md, "S3
+servers used in tests"); a test that can only hold on one calls `needs(server, feature)`,
+which skips it on the other with the reason below, so the report says why.
+"""
 
 from __future__ import annotations
 
@@ -8,30 +14,68 @@ from collections.abc import Iterator
 import pytest
 
 from storage_runtime import ObjectStore, Settings
-from tests.support.seaweed import SeaweedServer, admin_client, seaweed
+from tests.support.moto import moto
+from tests.support.seaweed import S3Server, admin_client, seaweed
 
 _counter = itertools.count()
 
+#: What only one of the servers does, and why the other cannot show it.
+MISSING = {
+    "moto": {
+        "signatures": "moto checks no SigV4 signatures, presigned expiry or signed headers",
+    },
+    "seaweedfs": {
+        "raw keys": "SeaweedFS normalises '//', a leading '/' and '\\' in keys",
+        "exact content types": "SeaweedFS replaces application/octet-stream with a guess",
+    },
+}
+
+
+def needs(server: S3Server, feature: str) -> None:
+    why = MISSING[server.name].get(feature)
+    if why:
+        pytest.skip(f"only one server can show this: {why}")
+
 
 @pytest.fixture(scope="session")
-def s3_server() -> Iterator[SeaweedServer]:
+def seaweedfs_server() -> Iterator[S3Server]:
     with seaweed() as server:
         yield server
 
 
-@pytest.fixture
-def settings(s3_server: SeaweedServer) -> Settings:
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[S3Server]:
+    with moto() as server:
+        yield server
+
+
+@pytest.fixture(scope="session", params=["seaweedfs", "moto"])
+def s3_server(request: pytest.FixtureRequest) -> S3Server:
+    """Each server is started once for the session (the parametrised fixture only picks one:
+    pytest would otherwise restart a server whenever the order of tests switches)."""
+    server: S3Server = request.getfixturevalue(f"{request.param}_server")
+    return server
+
+
+def make_settings(server: S3Server, **overrides: object) -> Settings:
     bucket = f"test-{next(_counter)}"
-    admin_client(s3_server).create_bucket(Bucket=bucket)
-    return Settings(
-        provider="minio",
-        bucket=bucket,
-        endpoint_url=s3_server.endpoint,
-        region="us-east-1",
-        access_key_id=s3_server.access_key,
-        secret_access_key=s3_server.secret_key,
-        max_concurrency=4,
-    )
+    admin_client(server).create_bucket(Bucket=bucket)
+    values: dict[str, object] = {
+        "provider": "minio",
+        "bucket": bucket,
+        "endpoint_url": server.endpoint,
+        "region": "us-east-1",
+        "access_key_id": server.access_key,
+        "secret_access_key": server.secret_key,
+        "max_concurrency": 4,
+        **overrides,
+    }
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def settings(s3_server: S3Server) -> Settings:
+    return make_settings(s3_server)
 
 
 @pytest.fixture

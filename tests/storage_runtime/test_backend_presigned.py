@@ -21,6 +21,8 @@ from storage_runtime import (
     presign_put,
 )
 from storage_runtime.keys import video_key
+from tests.storage_runtime.conftest import needs
+from tests.support.seaweed import S3Server
 
 TOKEN = "service-token-for-tests"
 
@@ -163,7 +165,8 @@ def test_presign_connection_error(backend: Backend) -> None:
     assert info.value.step == "presign" and info.value.status is None
 
 
-def test_put_failure(backend: Backend) -> None:
+def test_put_failure(backend: Backend, s3_server: S3Server) -> None:
+    needs(s3_server, "signatures")
     backend.break_signature = True
     with pytest.raises(StorageUploadError) as info:
         uploader(backend).put_object(b"data", KEY, "video/mp4")

@@ -8,6 +8,8 @@ import pytest
 
 from storage_runtime import ObjectStore, Settings, StorageError
 from storage_runtime.direct import DirectPut
+from tests.storage_runtime.conftest import needs
+from tests.support.seaweed import S3Server
 
 R2 = "https://0123456789abcdef0123456789abcdef.r2.cloudflarestorage.com"
 
@@ -45,7 +47,10 @@ def test_put_round_trips_and_returns_the_md5_etag(store: ObjectStore) -> None:
     assert store.head("direct/a b.bin").content_type == "text/plain"
 
 
-def test_refused_signature_is_a_clear_non_transient_error(settings: Settings) -> None:
+def test_refused_signature_is_a_clear_non_transient_error(
+    settings: Settings, s3_server: S3Server
+) -> None:
+    needs(s3_server, "signatures")
     bad = Settings(**{**settings.__dict__, "secret_access_key": "wrong"})
     direct = DirectPut(bad, bad.endpoint_url or "", 2)
     with pytest.raises(

@@ -16,6 +16,7 @@ from ops.plan import Plan
 from storage_runtime import (
     LocalStore,
     ObjectStore,
+    PresignError,
     Settings,
     SettingsError,
     client_config,
@@ -80,7 +81,7 @@ def test_unset_object_store_falls_back_to_a_local_directory(tmp_path: Path) -> N
             {"OBJECT_STORE": "s3", "S3_ENDPOINT_URL": R2},
             "needs S3_BUCKET, S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY",
         ),
-        ({"OBJECT_STORE": "gcs"}, "OBJECT_STORE='gcs'; accepted: s3, local"),
+        ({"OBJECT_STORE": "gcs"}, "OBJECT_STORE='gcs'; accepted: s3, r2, minio, local"),
         (
             {"STORAGE_PROVIDER": "ftp"},
             "STORAGE_PROVIDER='ftp'; accepted: local, s3, minio, backend_presigned",
@@ -95,12 +96,92 @@ def test_unset_object_store_falls_back_to_a_local_directory(tmp_path: Path) -> N
         ),
         ({**SEED_000_ENV, "SIGNED_URL_EXPIRES_SECONDS": "604801"}, "accepted: 1-604800"),
         ({**SEED_000_ENV, "S3_ENDPOINT_URL": "r2.example"}, "is not an http(s) URL"),
+        ({**SEED_000_ENV, "FILE_TTL_SECONDS": "-5"}, "FILE_TTL_SECONDS=-5; accepted: 1 or more"),
+        (
+            {**SEED_000_ENV, "STORAGE_MAX_CONCURRENCY": "0"},
+            "STORAGE_MAX_CONCURRENCY=0; accepted: 1-256",
+        ),
+        ({**SEED_000_ENV, "VIDEO_MAX_UPLOAD_BYTES": "-1"}, "VIDEO_MAX_UPLOAD_BYTES=-1; accepted"),
+        (
+            {**SEED_000_ENV, "STORAGE_PUBLIC_BASE_URL": "javascript:alert(1)"},
+            "STORAGE_PUBLIC_BASE_URL: 'javascript:alert(1)' is not a base URL",
+        ),
+        (
+            {**SEED_000_ENV, "OBJECT_STORE": "local", "STORAGE_PROVIDER": "s3"},
+            "OBJECT_STORE='local' and STORAGE_PROVIDER='s3' contradict each other",
+        ),
+        ({"OBJECT_STORE": "s3", "STORAGE_PROVIDER": "local"}, "contradict each other"),
+        (
+            {**SEED_000_ENV, "OBJECT_STORE": "r2", "STORAGE_PROVIDER": "minio"},
+            "contradict each other",
+        ),
     ],
 )
 def test_bad_environment_names_the_variable(env: dict[str, str], fragment: str) -> None:
     with pytest.raises(SettingsError) as info:
         Settings.from_env(env)
     assert fragment in str(info.value)
+
+
+def test_every_invalid_variable_is_named_at_once() -> None:
+    env = {
+        **SEED_000_ENV,
+        "SIGNED_URL_EXPIRES_SECONDS": "ten",
+        "FILE_TTL_SECONDS": "-1",
+        "STORAGE_MAX_CONCURRENCY": "0",
+        "VIDEO_MAX_UPLOAD_BYTES": "lots",
+        "STORAGE_PUBLIC_BASE_URL": "http://cdn.example.com",
+    }
+    with pytest.raises(SettingsError) as info:
+        Settings.from_env(env)
+    for name in (
+        "SIGNED_URL_EXPIRES_SECONDS='ten'",
+        "FILE_TTL_SECONDS=-1",
+        "STORAGE_MAX_CONCURRENCY=0",
+        "VIDEO_MAX_UPLOAD_BYTES='lots'",
+        "STORAGE_PUBLIC_BASE_URL",
+    ):
+        assert name in str(info.value), name
+
+
+def test_consistent_provider_variables_are_accepted() -> None:
+    assert Settings.from_env({**SEED_000_ENV, "STORAGE_PROVIDER": "s3"}).provider == "s3"
+    minio = {
+        **SEED_000_ENV,
+        "STORAGE_PROVIDER": "minio",
+        "S3_ENDPOINT_URL": "http://127.0.0.1:9000",
+    }
+    assert Settings.from_env(minio).provider == "minio"
+    local = Settings.from_env({"OBJECT_STORE": "local", "STORAGE_PROVIDER": "local"})
+    assert local.provider == "local"
+
+
+def test_s3_variables_ignored_without_a_provider_are_warned_about(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    env = {k: v for k, v in SEED_000_ENV.items() if k != "OBJECT_STORE"}
+    with caplog.at_level(logging.WARNING, logger="storage_runtime.settings"):
+        assert Settings.from_env(env).provider == "local"
+    assert "S3_BUCKET" in caplog.text and "ignored" in caplog.text
+    assert "super-secret-value" not in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="storage_runtime.settings"):
+        Settings.from_env(SEED_000_ENV)
+    assert caplog.text == ""
+
+
+def test_presign_expiry_is_never_silently_replaced() -> None:
+    store = ObjectStore(Settings.from_env(SEED_000_ENV))
+    bad: Any
+    for bad in (0, -1, 604_801, 1.5, True):
+        with pytest.raises(PresignError, match="expiry"):
+            store.presign_get("a.pdf", expires=bad)
+        with pytest.raises(PresignError, match="expiry"):
+            store.presign_put(
+                "a.pdf", content_type="application/pdf", content_length=1, expires=bad
+            )
+    assert "X-Amz-Expires=1&" in store.presign_get("a.pdf", expires=1)
+    assert "X-Amz-Expires=600&" in store.presign_get("a.pdf")
 
 
 def test_seed_001_provider_choice() -> None:
@@ -170,7 +251,10 @@ def test_one_client_per_settings_shared_across_threads() -> None:
     for t in threads:
         t.join()
     assert len({id(c) for c in seen}) == 1
-    assert make_client(Settings.from_env({**SEED_000_ENV, "S3_BUCKET": "other"})) is not seen[0]
+    other_bucket = Settings.from_env({**SEED_000_ENV, "S3_BUCKET": "other"})
+    assert make_client(other_bucket) is seen[0], "the bucket is a call parameter, not the client's"
+    other_key = Settings.from_env({**SEED_000_ENV, "S3_SECRET_ACCESS_KEY": "another-secret"})
+    assert make_client(other_key) is not seen[0]
 
 
 def test_from_stack_outputs_of_the_prod_plan(prod_plan: Plan) -> None:

@@ -45,6 +45,7 @@ class FaultProxy:
         self.random = random.Random(seed)
         self.lock = threading.Lock()
         self.faults: Counter[str] = Counter()
+        self.injected: list[tuple[str, str, str]] = []  # (mode, method, path) of every fault
         self.requests = 0
         self.hold_after: tuple[str, int] | None = None  # (substring of the path, how many pass)
         self.stall_once: str | None = None  # stall the first request whose path contains this
@@ -65,14 +66,24 @@ class FaultProxy:
         self.server.shutdown()
         self.server.server_close()
 
-    def _fault(self) -> str | None:
+    def _fault(self, method: str, path: str) -> str | None:
         with self.lock:
             self.requests += 1
             if sum(self.faults.values()) >= self.max_faults or self.random.random() >= self.rate:
                 return None
             mode = self.random.choice(self.modes)
             self.faults[mode] += 1
+            self.injected.append((mode, method, path))
             return mode
+
+    def lost_creates(self) -> int:
+        """CreateMultipartUpload requests the server executed but whose answer the client
+        never saw (stalled past its read timeout): each leaves an upload nobody knows."""
+        return sum(
+            1
+            for mode, method, path in self.injected
+            if mode == "stall" and method == "POST" and "?uploads" in path
+        )
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         proxy = self
@@ -98,11 +109,12 @@ class FaultProxy:
                         if seen > passes:
                             proxy.held.set()
                             proxy.release.wait(30)
-                mode = proxy._fault()
+                mode = proxy._fault(self.command, self.path)
                 with proxy.lock:
                     if proxy.stall_once is not None and proxy.stall_once in self.path:
                         proxy.stall_once = None
                         proxy.faults["stall"] += 1
+                        proxy.injected.append(("stall", self.command, self.path))
                         mode = "stall"
                 if mode == "503":
                     self.send_response(503)

@@ -36,14 +36,17 @@ PORT_FLAGS = (
 
 
 @dataclass(frozen=True)
-class SeaweedServer:
+class S3Server:
+    """A running S3 server of the test session: `name` is seaweedfs or moto."""
+
+    name: str
     endpoint: str
     access_key: str
     secret_key: str
     data_dir: Path
 
 
-def admin_client(server: SeaweedServer) -> Any:
+def admin_client(server: S3Server) -> Any:
     """A plain boto3 client with the server's keys (for creating buckets, checking results)."""
     import boto3
     from botocore.config import Config
@@ -87,33 +90,30 @@ def _ports() -> dict[str, int]:
 
 
 @contextlib.contextmanager
-def seaweed(timeout: float = 60.0) -> Iterator[SeaweedServer]:
-    data = Path(tempfile.mkdtemp(prefix="seaweed-"))
-    ports = _ports()
-    key, secret = "test-" + secrets.token_hex(6), secrets.token_hex(20)
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": secret}
-    args = [weed_binary(), "mini", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1"]
-    args += [f"-{flag}={port}" for flag, port in ports.items()]
-    log = (data / "weed.log").open("wb")
+def serving(
+    name: str, args: list[str], env: dict[str, str], endpoint: str, data: Path, timeout: float
+) -> Iterator[None]:
+    """Run a server process (its own session, output in data/NAME.log) until `endpoint`
+    answers HTTP; stop it (and remove `data`) on exit."""
+    log = (data / f"{name}.log").open("wb")
     proc = subprocess.Popen(
         args, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
     )
-    endpoint = f"http://127.0.0.1:{ports['s3.port']}"
     try:
         deadline = time.monotonic() + timeout
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"weed exited with {proc.returncode}: see {data / 'weed.log'}")
+                raise RuntimeError(f"{name} exited with {proc.returncode}: see {log.name}")
             try:
                 urllib.request.urlopen(endpoint + "/", timeout=1)
                 break
             except urllib.error.HTTPError:
-                break  # 403 for an anonymous request: the S3 API is up
+                break  # e.g. 403 for an anonymous request: the server is up
             except OSError:
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"SeaweedFS S3 did not come up in {timeout} s") from None
+                    raise RuntimeError(f"{name} did not come up in {timeout} s") from None
                 time.sleep(0.1)
-        yield SeaweedServer(endpoint, key, secret, data)
+        yield
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
@@ -124,3 +124,16 @@ def seaweed(timeout: float = 60.0) -> Iterator[SeaweedServer]:
             proc.wait(5)
         log.close()
         shutil.rmtree(data, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def seaweed(timeout: float = 60.0) -> Iterator[S3Server]:
+    data = Path(tempfile.mkdtemp(prefix="seaweed-"))
+    ports = _ports()
+    key, secret = "test-" + secrets.token_hex(6), secrets.token_hex(20)
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": secret}
+    args = [weed_binary(), "mini", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1"]
+    args += [f"-{flag}={port}" for flag, port in ports.items()]
+    endpoint = f"http://127.0.0.1:{ports['s3.port']}"
+    with serving("weed", args, env, endpoint, data, timeout):
+        yield S3Server("seaweedfs", endpoint, key, secret, data)
