@@ -16,15 +16,17 @@ names, parents by name or through `nameTable`, URNs from the parent's type chain
 
 from __future__ import annotations
 
+import copy
 import importlib.metadata
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from components.config.adoption import Adopted, ImportId
 from ops.mocks import Registration
 from ops.plan import Plan, short_type
+from ops.stackfile import StackFile
 
 #: The Python SDK of each provider package: its version is the provider plugin's.
 PROVIDER_SDKS = {"aws": "pulumi_aws", "cloudflare": "pulumi_cloudflare"}
@@ -83,6 +85,116 @@ class Adoption:
     @property
     def resources(self) -> list[Entry]:
         return [e for e in self.entries if not e.component]
+
+
+# ------------------------------------------------------------------- found import blocks
+
+#: Where an `import:` block sits under an app, by kind.
+_BLOCK_PATHS = {
+    "s3": ("s3",),
+    "replica": ("s3", "replication"),
+    "r2": ("r2",),
+    "cdn": ("cdn",),
+    "efs": ("efs",),
+}
+
+
+def block_path(kind: str, app: str, key: str) -> str:
+    """The config path of an `import:` block, e.g. `apps.x.s3.images.replication.import`."""
+    section, *rest = _BLOCK_PATHS[kind]
+    return ".".join(["apps", app, section, key, *rest, "import"])
+
+
+def merge_blocks(
+    sf: StackFile, blocks: Mapping[tuple[str, str, str], Mapping[str, Any]], origin: str
+) -> tuple[StackFile, list[str], dict[str, Any]]:
+    """The stack file with the `import:` blocks found (by `--discover` or in a Terraform
+    state, `origin`) merged in: an S3 bucket's existing settings are the union of both;
+    any id the stack file gives must equal the one found. Returns the new stack file, the
+    conflicts (each a message naming both values), and the blocks that changed (path ->
+    resulting block) for the person to copy into the stack file."""
+    values = copy.deepcopy(sf.values)
+    apps = values.get(f"{sf.project}:apps")
+    conflicts: list[str] = []
+    changed: dict[str, Any] = {}
+    for (kind, app, key), found in sorted(blocks.items()):
+        section, *rest = _BLOCK_PATHS[kind]
+        node = apps.get(app, {}).get(section, {}).get(key) if isinstance(apps, dict) else None
+        for step in rest:
+            node = node.get(step) if isinstance(node, dict) else None
+        if not isinstance(node, dict):
+            continue  # not declared: the config validation reports it, nothing to merge into
+        path = block_path(kind, app, key)
+        existing = node.get("import")
+        if isinstance(existing, dict) and isinstance(existing.get("settings"), list):
+            existing = {**existing, "settings": sorted(existing["settings"])}
+        merged: dict[str, Any] = dict(existing) if isinstance(existing, dict) else {}
+        for name, value in found.items():
+            if name == "settings":
+                have = merged.get("settings", ["encryption"])
+                merged["settings"] = sorted({*have, *value}) if isinstance(have, list) else value
+            elif name == "mountTargets":
+                targets = dict(merged.get("mountTargets") or {})
+                for az, target in value.items():
+                    if targets.get(az) not in (None, target):
+                        conflicts.append(
+                            f"{path}.mountTargets.{az} is {targets[az]!r} in the stack file, "
+                            f"{origin} says {target!r}; accepted: the id of the mount target "
+                            "in that AZ"
+                        )
+                    targets[az] = target
+                merged["mountTargets"] = targets
+            elif merged.get(name) not in (None, value):
+                conflicts.append(
+                    f"{path}.{name} is {merged[name]!r} in the stack file, {origin} says "
+                    f"{value!r}; accepted: the id of the resource that exists"
+                )
+            else:
+                merged[name] = value
+        if merged != existing:
+            node["import"] = merged
+            changed[path] = merged
+    return replace(sf, values=values), conflicts, changed
+
+
+def efs_replacement_problems(
+    found: str,
+    where: str,
+    efs: Any,
+    *,
+    encrypted: Any,
+    performance_mode: Any,
+    one_zone: Any,
+    kms_key_arn: str,
+) -> list[str]:
+    """What of an existing file system (`found`: where it was seen) the stack file (`efs`
+    at `where`) would change by replacement: EFS cannot turn encryption on, change the key,
+    the performance mode or the One Zone placement of a file system."""
+    problems = []
+    if encrypted is not True:
+        problems.append(
+            f"{found}: not encrypted, and encryption cannot be turned on: the first `pulumi up` "
+            "would replace it; accepted: copy the data onto a file system the stack creates "
+            f"(no import block for {where})"
+        )
+    if performance_mode not in (None, efs.performance_mode):
+        problems.append(
+            f"{found}: performance mode {performance_mode!r}, {where} declares "
+            f"{efs.performance_mode!r}: the first `pulumi up` would replace it; accepted: "
+            f"performanceMode {performance_mode!r}"
+        )
+    if one_zone:
+        problems.append(
+            f"{found}: a One Zone file system ({one_zone}); {where} declares a Regional one: "
+            "the first `pulumi up` would replace it"
+        )
+    if efs.kms_key_arn is not None and kms_key_arn != efs.kms_key_arn:
+        problems.append(
+            f"{found}: encrypted with {kms_key_arn!r}, {where}.kmsKeyArn names "
+            f"{efs.kms_key_arn!r}: the first `pulumi up` would replace it; accepted: that "
+            "key's ARN as kmsKeyArn"
+        )
+    return problems
 
 
 # ------------------------------------------------------------------------------ build
@@ -322,10 +434,17 @@ def _groups(items: Iterable[Registration]) -> dict[str, list[Registration]]:
     return out
 
 
-def render(adoption: Adoption, plan: Plan, out: str | None) -> str:
-    """The report: what the file adopts (with each id's source), what the first `pulumi up`
-    creates or writes beside it, and what it never imports."""
+def render(
+    adoption: Adoption,
+    plan: Plan,
+    out: str | None,
+    notes: Mapping[tuple[str, str], str] | None = None,
+) -> str:
+    """The report: what the file adopts (with each id's source, and where it was found:
+    `notes`, by type and id), what the first `pulumi up` creates or writes beside it, and
+    what it never imports."""
     lines = []
+    notes = notes or {}
     resources = adoption.resources
     lines.append(
         f"{len(resources)} existing resources to import into {plan.project}/{plan.stack}"
@@ -335,7 +454,9 @@ def render(adoption: Adoption, plan: Plan, out: str | None) -> str:
     width = max((len(e.name) for e in resources), default=0)
     for e in resources:
         route = "" if e.carried else "  [file only]"
-        lines.append(f"  {e.name:<{width}}  {short_type(e.type)} {e.id}  <- {e.source}{route}")
+        found = notes.get((e.type, e.id or ""))
+        source = f"{e.source} ({found})" if found else e.source
+        lines.append(f"  {e.name:<{width}}  {short_type(e.type)} {e.id}  <- {source}{route}")
     if any(not e.carried for e in resources):
         lines.append(
             "  [file only]: the program does not carry this id as the `import` option (the "

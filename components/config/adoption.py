@@ -168,6 +168,21 @@ class EfsImport:
     )
 
 
+def managed_settings(bucket: Any, *, replica: bool = False) -> set[str]:
+    """The S3 settings the stack manages on a bucket (`S3Bucket`), i.e. the ones an existing
+    configuration can be adopted into; a replica gets no CORS, logging or replication."""
+    everyone = {"encryption", "lifecycle", "publicAccessBlock", "ownership", "policy"}
+    if replica:
+        return {*everyone, "versioning"}
+    optional = {
+        "versioning": bucket.versioning,
+        "cors": bool(bucket.cors),
+        "logging": bucket.access_logs is not None,
+        "replication": bucket.replication is not None,
+    }
+    return everyone | {name for name, on in optional.items() if on}
+
+
 def check_adopted_protected(protect: bool, path: str, problems: Problems) -> None:
     """An adopted resource holds data the stack did not create: it stays protected."""
     if not protect:

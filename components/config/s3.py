@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from components.config.adoption import S3Import, check_adopted_protected
+from components.config.adoption import S3Import, check_adopted_protected, managed_settings
 from components.config.common import (
     CorsRule,
     check_bucket_lifecycle,
@@ -300,13 +300,13 @@ class Replication:
 
     def check(self, path: str, problems: Problems) -> None:
         if self.import_ is not None:
+            managed = managed_settings(None, replica=True)
             for i, name in enumerate(self.import_.settings):
-                if name in ("replication", "logging", "cors"):
+                if name not in managed:
                     problems.add(
                         f"{join(path, 'import.settings')}[{i}]",
                         f"{name!r}: the stack gives a replica no {name} configuration to adopt "
-                        "it into; accepted: versioning, encryption, lifecycle, "
-                        "publicAccessBlock, ownership, policy",
+                        f"it into; accepted: {', '.join(sorted(managed))}",
                     )
         if self.replication_time_control and not self.metrics:
             problems.add(
@@ -414,18 +414,18 @@ class S3Bucket:
             check_adopted_protected(self.protect, path, problems)
         if self.import_ is None:
             return
-        managed = {
-            "versioning": (self.versioning, "versioning: true"),
-            "cors": (bool(self.cors), "cors rules"),
-            "logging": (self.access_logs is not None, "accessLogs"),
-            "replication": (self.replication is not None, "a replication block"),
+        needs = {
+            "versioning": "versioning: true",
+            "cors": "cors rules",
+            "logging": "accessLogs",
+            "replication": "a replication block",
         }
+        managed = managed_settings(self)
         for i, name in enumerate(self.import_.settings):
-            present, needs = managed.get(name, (True, ""))
-            if not present:
+            if name not in managed:
                 problems.add(
                     f"{join(path, 'import.settings')}[{i}]",
                     f"{name!r} exists on the bucket, but this stack does not manage it (it "
-                    f"has no {needs}), so nothing would adopt it; accepted: {needs}, or "
-                    f"leave {name!r} out (the bucket keeps it as it is)",
+                    f"has no {needs[name]}), so nothing would adopt it; accepted: "
+                    f"{needs[name]}, or leave {name!r} out (the bucket keeps it as it is)",
                 )

@@ -14,7 +14,6 @@ from collections.abc import Iterator
 import pytest
 
 from storage_runtime import ObjectStore, Settings
-from tests.support.moto import moto
 from tests.support.seaweed import S3Server, admin_client, seaweed
 
 _counter = itertools.count()
@@ -40,12 +39,6 @@ def needs(server: S3Server, feature: str) -> None:
 @pytest.fixture(scope="session")
 def seaweedfs_server() -> Iterator[S3Server]:
     with seaweed() as server:
-        yield server
-
-
-@pytest.fixture(scope="session")
-def moto_server() -> Iterator[S3Server]:
-    with moto() as server:
         yield server
 
 
