@@ -290,19 +290,28 @@ def _import(args: argparse.Namespace) -> int:
         if args.discover:
             from ops import discover
 
-            result = discover.discover(sf.config(dt.date.today()))
-            if result.problems:
-                raise Refused("\n  - ".join(["--discover:", *result.problems]))
-            sf, conflicts, changed = adopt.merge_blocks(sf, result.blocks, "--discover")
+            discovery = discover.discover(sf.config(dt.date.today()))
+            if discovery.problems:
+                raise Refused("\n  - ".join(["--discover:", *discovery.problems]))
+            sf, conflicts, changed = adopt.merge_blocks(sf, discovery.blocks, "--discover")
             if conflicts:
                 raise Refused(
                     "\n  - ".join(["--discover disagrees with the stack file:", *conflicts])
                 )
-            notes.update(result.notes)
+            notes.update(discovery.notes)
             found.update(changed)
-            sections.append(result.render())
+            sections.append(discovery.render())
     except TerraformError as err:
         raise Refused(str(err)) from None
+    except Exception as err:
+        from ops.discover import DiscoveryError
+
+        if not isinstance(err, DiscoveryError):
+            raise
+        if not err.failed:
+            raise Refused(f"--discover: {err}") from None
+        print(f"failed: --discover: {err}", file=sys.stderr)
+        return EXIT_FAILED
     cfg = sf.config(dt.date.today())
     try:
         plan = plan_stack_file(sf, root=args.root)
