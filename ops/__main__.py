@@ -331,9 +331,8 @@ def _import(args: argparse.Namespace) -> int:
             f"({len(adopt.file_urns(doc, plan.stack, plan.project))} entries)"
         )
         return EXIT_FAILED if problems else 0
-    groups = [a for a in adoption.stack_imports(cfg) if args.app in (None, a.app)]
     try:
-        result = adopt.collect(plan, groups)
+        result = adopt.collect(plan, adoption.stack_imports(cfg), args.app)
         if args.state:
             state = json.loads(Path(args.state).read_bytes())
             result = adopt.without_state(result, state)

@@ -208,12 +208,14 @@ def _matches(r: Registration, imp: ImportId) -> bool:
     return all(r.inputs.get(key) == value for key, value in imp.match)
 
 
-def collect(plan: Plan, adopted: Sequence[Adopted]) -> Adoption:
-    """The entries of every adopted resource and of the components above them. Every import
-    id must belong to exactly one registration, and every id the program carries must be one
-    of them: anything else means the program and `components/config/adoption.py` disagree."""
+def collect(plan: Plan, adopted: Sequence[Adopted], app: str | None = None) -> Adoption:
+    """The entries of every adopted resource (of `app` only, when given) and of the
+    components above them. Every import id must belong to exactly one registration, and every
+    id the program carries must be one of them: anything else means the program and
+    `components/config/adoption.py` disagree."""
     custom = [r for r in plan.resources if r.custom]
     found: dict[str, Entry] = {}
+    other_apps: set[str] = set()
     for group in adopted:
         for role, imp in group.imports.items():
             hits = [r for r in custom if _matches(r, imp)]
@@ -224,8 +226,15 @@ def collect(plan: Plan, adopted: Sequence[Adopted]) -> Adoption:
                     f"expected exactly one: {[r.name for r in hits]}"
                 )
             r = hits[0]
+            if app not in (None, group.app):
+                other_apps.add(r.urn)
+                continue
             found[r.urn] = Entry(r.urn, r.type, r.name, r.parent, imp.id, imp.source, imp.carried)
-    stray = [r.name for r in custom if r.import_id is not None and r.urn not in found]
+    stray = [
+        r.name
+        for r in custom
+        if r.import_id is not None and r.urn not in found and r.urn not in other_apps
+    ]
     if stray:
         raise ProgramMismatch(f"the program carries import ids no import: block gives: {stray}")
     by_urn = {r.urn: r for r in plan.resources}
@@ -245,7 +254,10 @@ def collect(plan: Plan, adopted: Sequence[Adopted]) -> Adoption:
     depth = {urn: urn.split("::")[2].count("$") for urn in components}
     ordered = sorted(components.values(), key=lambda e: (depth[e.urn], e.urn))
     ordered += sorted(found.values(), key=lambda e: e.urn)
-    created = [r for r in custom if r.urn not in found]
+    created = [r for r in custom if r.urn not in found and r.urn not in other_apps]
+    if app is not None:
+        mine = {e.parent for e in found.values()}
+        created = [r for r in created if r.parent in mine]
     return Adoption(plan.stack, plan.project, ordered, created)
 
 
@@ -487,8 +499,9 @@ def render(
     tokens = [r for r in plan.resources if r.type in TOKENS]
     if tokens:
         lines.append(
-            f"never imported: {len(tokens)} R2 tokens (a token's secret cannot be read back); "
-            "the stack creates its own and services move onto them by rotation (README)"
+            f"never imported: R2 tokens ({len(tokens)} in the stack; a token's secret cannot be "
+            "read back): the stack creates its own and services move onto them by rotation "
+            "(README)"
         )
     new = [r for r in adoption.created if r.parent not in adopted_parents]
     groups = _groups(new)
