@@ -401,13 +401,16 @@ def test_the_replica_and_its_rule_are_adopted_through_the_replica_component(
         **{"import": {"settings": ["replication", "versioning"]}},
     )
 
+    assert source_spec.replication is not None
+    replication = source_spec.replication
+
     def build() -> None:
         source = DataBucket("images", DataBucketArgs(spec=source_spec))
         BucketReplica(
             "images-crr",
             BucketReplicaArgs(
                 source=source,
-                spec=source_spec.replication,
+                spec=replication,
                 source_region=REGION,
                 imports=replication_imports(source_spec, "p"),
                 replica_imports=replica_imports(source_spec, "p", home_region=REGION),
