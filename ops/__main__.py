@@ -371,6 +371,53 @@ def _import(args: argparse.Namespace) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------------ doctor
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    """The placeholders left in a stack file; with --check-aws, what it names in AWS."""
+    from ops import doctor
+
+    sf = _load(args)
+    cfg = sf.config(dt.date.today())
+    name = stackfile.display(sf.path)
+    found = doctor.placeholders(sf, stackfile.read_text(sf.path))
+    for placeholder in found:
+        print(placeholder)
+    if found:
+        print(
+            f"{len(found)} placeholder{'s' if len(found) != 1 else ''} left in {name}: each "
+            "fails at `pulumi up` (or reaches what is not yours) with an error that names no "
+            "config key"
+        )
+    else:
+        print(f"no placeholder left in {name}")
+    failed = bool(found)
+    if not args.check_aws:
+        print(
+            "AWS not checked: --check-aws looks up (read-only) the VPCs, subnets, security "
+            "groups, Route 53 zones and ACM certificates the stack file names"
+        )
+        return EXIT_FAILED if failed else 0
+    from botocore.exceptions import BotoCoreError, NoCredentialsError
+
+    try:
+        checks = doctor.aws_checks(cfg)
+    except NoCredentialsError as err:
+        raise Refused(
+            f"--check-aws: no AWS credentials ({err}); configure them (profile, SSO, "
+            "environment), or leave --check-aws out"
+        ) from None
+    except BotoCoreError as err:
+        print(f"failed: --check-aws: {err}", file=sys.stderr)
+        return EXIT_FAILED
+    for check in checks:
+        print(check)
+    bad = [c for c in checks if not c.ok]
+    print(f"AWS: {len(checks) - len(bad)} of {len(checks)} checks passed ({cfg.aws_region})")
+    return EXIT_FAILED if failed or bad else 0
+
+
 # ------------------------------------------------------------------------------ main
 
 
@@ -489,6 +536,18 @@ def parser() -> argparse.ArgumentParser:
         "or id differs",
     )
     imp.set_defaults(func=_import)
+
+    doc = sub.add_parser(
+        "doctor",
+        help="the placeholders left in a stack file; --check-aws: what it names exists",
+    )
+    doc.add_argument("--stack", default="prod", type=_stack_arg, help=stack_help)
+    doc.add_argument(
+        "--check-aws",
+        action="store_true",
+        help="check, read-only, the VPCs, subnets, security groups, zones and certificates",
+    )
+    doc.set_defaults(func=_doctor)
 
     from ops import replicate
 

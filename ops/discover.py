@@ -234,9 +234,10 @@ def _cloudfront(cfg: Any, d: Discovery) -> None:
                 _missing(cfg, d, "cdn", app, key, f"CloudFront distribution for {path}", path)
                 continue
             block: dict[str, Any] = {"distributionId": match["Id"]}
+            config = cloudfront.get_distribution_config(Id=match["Id"])["DistributionConfig"]
             identities = {
                 str((o.get("S3OriginConfig") or {}).get("OriginAccessIdentity", ""))
-                for o in (match.get("Origins") or {}).get("Items") or []
+                for o in (config.get("Origins") or {}).get("Items") or []
             }
             identities.discard("")
             if cdn.access == "oai" and identities:

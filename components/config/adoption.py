@@ -77,7 +77,8 @@ S3Setting = Literal[
     "replication",
 ]
 
-_CLOUDFRONT_ID = re.compile(r"E[A-Z0-9]{6,20}", re.ASCII)
+#: CloudFront ids are upper-case letters and digits (`E2QWRUHAPOMQZL`).
+_CLOUDFRONT_ID = re.compile(r"[A-Z0-9]{8,20}", re.ASCII)
 _EFS_ID = re.compile(r"fs-[0-9a-f]{8,17}", re.ASCII)
 _MOUNT_TARGET_ID = re.compile(r"fsmt-[0-9a-f]{8,17}", re.ASCII)
 _ACCESS_POINT_ID = re.compile(r"fsap-[0-9a-f]{8,17}", re.ASCII)
