@@ -32,19 +32,27 @@ def run(*argv: str) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
-@pytest.fixture
-def aws(moto_server: S3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server.endpoint)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
+@pytest.fixture(scope="module")
+def aws(moto_server: S3Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """boto3 pointed at moto's server (for this module), with no profile of the machine."""
+    none = tmp_path_factory.mktemp("aws")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("AWS_ENDPOINT_URL", moto_server.endpoint)
+        env.setenv("AWS_ACCESS_KEY_ID", "testing")
+        env.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        env.setenv("AWS_CONFIG_FILE", str(none / "config"))
+        env.setenv("AWS_SHARED_CREDENTIALS_FILE", str(none / "credentials"))
+        env.delenv("AWS_PROFILE", raising=False)
 
-    def client(service: str, region: str = REGION) -> Any:
-        return boto3.session.Session().client(service, region_name=region)
+        def client(service: str, region: str = REGION) -> Any:
+            return boto3.session.Session().client(service, region_name=region)
 
-    return client
+        yield client
+
+
+@pytest.fixture(scope="module")
+def existing(aws: Any) -> dict[str, Any]:
+    return world(aws, uuid.uuid4().hex[:8])
 
 
 @pytest.fixture
@@ -188,9 +196,9 @@ def stack(root: Path, w: dict[str, Any], *, adopt_models: bool = False) -> None:
 
 
 def test_discover_adopts_what_exists_and_creates_the_rest(
-    aws: Any, cloudflare: FakeCloudflare, tmp_path: Path
+    existing: dict[str, Any], cloudflare: FakeCloudflare, tmp_path: Path
 ) -> None:
-    w = world(aws, uuid.uuid4().hex[:8])
+    w = existing
     cloudflare.r2_buckets[("default", "acme-files")] = {
         "name": "acme-files",
         "creation_date": "2025-06-01T00:00:00Z",
@@ -237,9 +245,9 @@ def test_discover_adopts_what_exists_and_creates_the_rest(
 
 
 def test_an_import_block_for_what_does_not_exist_is_refused(
-    aws: Any, cloudflare: FakeCloudflare, tmp_path: Path
+    existing: dict[str, Any], cloudflare: FakeCloudflare, tmp_path: Path
 ) -> None:
-    w = world(aws, uuid.uuid4().hex[:8])
+    w = existing
     root = tmp_path / "repo"
     stack(root, w, adopt_models=True)
     code, _, stderr = run(
