@@ -3,8 +3,6 @@ the Pulumi CLI reads it, against what the program registers."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 from pathlib import Path
 from typing import Any
@@ -15,20 +13,13 @@ from components.config import S3Bucket, adoption
 from components.config.adoption import ImportId, s3_imports
 from components.s3 import DataBucket, DataBucketArgs
 from ops import adopt, stackfile
-from ops.__main__ import main as ops_main
 from ops.plan import Plan, run_plan
 from tests.conftest import REGION, PulumiRun, spec
+from tests.support.ops_cli import run_ops as run
 
 ROOT = stackfile.ROOT
 GOLDEN = ROOT / "tests" / "fixtures" / "adoption" / "prod.import.json"
 REGENERATE = f"python -m ops import --stack prod --out {GOLDEN.relative_to(ROOT)}"
-
-
-def run(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = ops_main(list(argv))
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,6 @@ is found becomes `import:` blocks and import-file entries that say where each id
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import uuid
 from collections.abc import Iterator
@@ -16,38 +14,12 @@ import boto3
 import pytest
 
 from ops import stackfile
-from ops.__main__ import main as ops_main
 from tests.support.cloudflare_api import API_TOKEN, FakeCloudflare, serve
-from tests.support.seaweed import S3Server
+from tests.support.ops_cli import run_ops as run
 
 ROOT = stackfile.ROOT
 REGION = "ap-northeast-2"
 ACCOUNT = "8e1c2d3a4b5f60718293a4b5c6d7e8f9"
-
-
-def run(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = ops_main(list(argv))
-    return code, out.getvalue(), err.getvalue()
-
-
-@pytest.fixture(scope="module")
-def aws(moto_server: S3Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """boto3 pointed at moto's server (for this module), with no profile of the machine."""
-    none = tmp_path_factory.mktemp("aws")
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("AWS_ENDPOINT_URL", moto_server.endpoint)
-        env.setenv("AWS_ACCESS_KEY_ID", "testing")
-        env.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        env.setenv("AWS_CONFIG_FILE", str(none / "config"))
-        env.setenv("AWS_SHARED_CREDENTIALS_FILE", str(none / "credentials"))
-        env.delenv("AWS_PROFILE", raising=False)
-
-        def client(service: str, region: str = REGION) -> Any:
-            return boto3.session.Session().client(service, region_name=region)
-
-        yield client
 
 
 @pytest.fixture(scope="module")
@@ -268,14 +240,7 @@ def test_an_import_block_for_what_does_not_exist_is_refused(
     assert not (tmp_path / "i.json").exists()
 
 
-def test_discover_without_credentials_is_exit_2(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+def test_discover_without_credentials_is_exit_2(tmp_path: Path, no_aws_credentials: None) -> None:
     code, _, stderr = run(
         "import", "--stack", "prod", "--discover", "--out", str(tmp_path / "i.json")
     )

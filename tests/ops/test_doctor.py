@@ -3,20 +3,15 @@ and, with --check-aws, what the stack file names in AWS, against moto's server (
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime as dt
-import io
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from ops import doctor, stackfile
-from ops.__main__ import main as ops_main
-from tests.support.seaweed import S3Server
+from tests.support.ops_cli import run_ops as run
 
 ROOT = stackfile.ROOT
 REGION = "ap-northeast-2"
@@ -55,13 +50,6 @@ STAGING = {
     "storage-platform:apps.video-renderer.cdn.videos.aliases[0]",
     "storage-platform:apps.video-renderer.cdn.videos.certificate.route53ZoneId",
 }
-
-
-def run(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = ops_main(list(argv))
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.mark.parametrize(("stack", "expected"), [("prod", PROD), ("staging", STAGING)])
@@ -153,23 +141,6 @@ def test_a_broken_stack_file_is_a_config_error_not_a_doctor_verdict(tmp_path: Pa
 
 
 # ------------------------------------------------------------------------------ AWS
-
-
-@pytest.fixture
-def aws(moto_server: S3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """boto3 pointed at moto's server, with its test credentials and no profile of the
-    machine in the way."""
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server.endpoint)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-
-    def client(service: str, region: str = REGION) -> Any:
-        return boto3.session.Session().client(service, region_name=region)
-
-    yield client
 
 
 def self_signed(*names: str) -> tuple[bytes, bytes]:
@@ -304,13 +275,6 @@ def test_check_aws_says_what_does_not_exist(aws: Any, tmp_path: Path) -> None:
     assert "InvalidVpcID.NotFound" in stdout and "ResourceNotFoundException" in stdout
 
 
-def test_check_aws_without_credentials_is_exit_2(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+def test_check_aws_without_credentials_is_exit_2(no_aws_credentials: None) -> None:
     code, _, stderr = run("doctor", "--stack", "prod", "--check-aws")
     assert code == 2 and stderr.startswith("refused: --check-aws: no AWS credentials")

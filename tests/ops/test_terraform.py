@@ -8,9 +8,7 @@ ids are placeholders, matching the prod stack file's."""
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import io
 import json
 from pathlib import Path
 from typing import Any
@@ -18,7 +16,7 @@ from typing import Any
 import pytest
 
 from ops import stackfile, terraform
-from ops.__main__ import main as ops_main
+from tests.support.ops_cli import run_ops as run
 
 ROOT = stackfile.ROOT
 FIXTURE = ROOT / "tests" / "fixtures" / "terraform" / "seed003.tfstate"
@@ -44,13 +42,6 @@ SEED_BLOCKS = {
     "aws_backup_plan.efs_models",
     "aws_backup_selection.efs_models",
 }
-
-
-def run(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = ops_main(list(argv))
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture(scope="module")
