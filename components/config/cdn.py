@@ -170,7 +170,8 @@ class Cdn:
         "oac",
         doc="origin access control, or a (legacy) origin access identity, whose grant names "
         "the identity's ARN: unknown until it exists, so a first preview cannot check the "
-        "bucket policy; OAI cannot read SSE-KMS objects",
+        "bucket policy unless the identity is adopted (import.originAccessIdentityId); OAI "
+        "cannot read SSE-KMS objects",
     )
     aliases: tuple[str, ...] = setting(
         (), doc="hostnames served (need a certificate)", check=check_aliases

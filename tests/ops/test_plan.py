@@ -3,6 +3,7 @@ S3, and, in preview mode (the default), only what a first `pulumi preview` knows
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import subprocess
@@ -15,6 +16,7 @@ from ops import stackfile
 from ops.__main__ import main as ops_main
 from ops.mocks import UNKNOWN
 from ops.plan import Plan, PlanError, render_tree, run_plan
+from tests.support.ops_cli import run_ops
 
 ROOT = stackfile.ROOT
 
@@ -429,6 +431,29 @@ def test_plan_exits_non_zero_on_a_mandatory_violation(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- preview fidelity
 
 
+def test_the_adopted_identity_is_what_lets_prod_keep_its_oai(tmp_path: Path) -> None:
+    """Seed 003's distribution reads its bucket through an OAI. Adopted with its id, the
+    identity's ARN is known at preview and every rule runs (prod, above); the same config
+    without the import block would create a new identity, whose ARN no first preview knows:
+    the bucket policy rules then cannot run, which the plan reports as mandatory."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    for name in ("Pulumi.yaml", "__main__.py"):
+        (root / name).write_text((ROOT / name).read_text())
+    text = (ROOT / "Pulumi.prod.yaml").read_text()
+    block = (
+        "          import:\n"
+        "            distributionId: EDFDVBD6EXAMPLE\n"
+        "            originAccessIdentityId: E74FTE3AEXAMPLE\n"
+    )
+    assert block in text
+    (root / "Pulumi.prod.yaml").write_text(text.replace(block, ""))
+    code, out, _ = run_ops("--root", str(root), "plan", "--stack", "prod")
+    assert code == 1
+    assert "could not run (preview mode)" in out and ", 0 could not run" not in out
+    assert "cannot verify s3-no-public-acl-or-policy on pingvas-studio-images-policy" in out
+
+
 def test_preview_mode_knows_no_id_or_computed_attribute(prod_plan: Plan) -> None:
     """A first `pulumi preview`: every id unknown, nothing invented by the mocks, but for
     the resources adopted with an `import` option: the engine reads those during the preview,
@@ -557,6 +582,30 @@ def test_no_physical_name_collides_between_prod_and_staging(
         assert any(t == typ for t, _ in prod), f"no {typ} names in the prod plan"
     collisions = sorted(set(prod) & set(staging))
     assert collisions == [], collisions
+
+
+@pytest.mark.parametrize(
+    "typ",
+    [
+        "aws:sns/topic:Topic",
+        "aws:cloudwatch/metricAlarm:MetricAlarm",
+        "aws:cloudwatch/eventRule:EventRule",
+        "aws:budgets/budget:Budget",
+        "aws:iam/role:Role",  # the Batch Replication roles: the only named ones
+    ],
+)
+def test_a_collision_of_what_operates_the_stack_is_caught(
+    prod_plan: Plan, staging_plan: Plan, typ: str
+) -> None:
+    """The names issue 16 added (alert topics, alarms, backup-failure rules, budgets, Batch
+    Replication roles) are in the comparison: staging taking prod's name is a collision."""
+    (taken, *_) = [r.inputs["name"] for r in prod_plan.by_type(typ) if "name" in r.inputs]
+    (victim, *_) = [r for r in staging_plan.by_type(typ) if "name" in r.inputs]
+    copied = dataclasses.replace(victim, inputs={**victim.inputs, "name": taken})
+    clash = dataclasses.replace(
+        staging_plan, resources=[copied if r is victim else r for r in staging_plan.resources]
+    )
+    assert (typ, taken) in set(physical_names(prod_plan)) & set(physical_names(clash))
 
 
 def test_a_second_stack_from_the_same_file_collides_only_in_config_names(tmp_path: Path) -> None:
