@@ -28,7 +28,9 @@ import pulumi
 import pulumi_aws as aws
 
 from components import iam
+from components.adopted import Adoption
 from components.config import Cdn
+from components.config.adoption import Imports
 from components.config.names import CdnNames
 from components.s3 import DataBucket
 
@@ -50,6 +52,8 @@ class CdnArgs:
     names: CdnNames
     """Physical names (OAC, cache policies, log delivery), unique per account."""
     tags: Mapping[str, str] = field(default_factory=dict)
+    imports: Imports = field(default_factory=dict)
+    """Import ids of the distribution and its origin access identity when they exist."""
 
 
 def _validation_field(cert: aws.acm.Certificate, alias: str, field: str) -> pulumi.Output[str]:
@@ -87,6 +91,7 @@ class CdnDistribution(pulumi.ComponentResource):
         spec = args.spec
         names = args.names
         child = pulumi.ResourceOptions(parent=self)
+        adopt = Adoption(self, args.imports, {"distribution", "oai"})
         origin_ids = {key: f"s3-{bucket.spec.name}" for key, bucket in args.origins.items()}
         default_key = spec.origins[0]
         cors = {key: bool(bucket.spec.cors) for key, bucket in args.origins.items()}
@@ -96,7 +101,9 @@ class CdnDistribution(pulumi.ComponentResource):
         origins: list[Any] = []
         if spec.access == "oai":
             self.identity = aws.cloudfront.OriginAccessIdentity(
-                f"{name}-oai", comment=f"{name}: read access to its origin buckets", opts=child
+                f"{name}-oai",
+                comment=f"{name}: read access to its origin buckets",
+                opts=adopt.opts("oai"),
             )
             for key, bucket in args.origins.items():
                 origins.append(
@@ -216,7 +223,7 @@ class CdnDistribution(pulumi.ComponentResource):
             tags=dict(args.tags),
         )
         self.distribution = aws.cloudfront.Distribution(
-            f"{name}-distribution", **distribution_args, opts=child
+            f"{name}-distribution", **distribution_args, opts=adopt.opts("distribution")
         )
         dist = self.distribution
 

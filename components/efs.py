@@ -21,7 +21,9 @@ import pulumi
 import pulumi_aws as aws
 
 from components import iam
+from components.adopted import Adoption
 from components.config import Efs
+from components.config.adoption import Imports
 from components.config.names import EfsNames
 from components.kms import customer_managed_key, key_policy
 
@@ -50,6 +52,9 @@ class SharedFileSystemArgs:
     """GB the stack file's `usage` expects in the Standard class (tag expected-standard-gb:
     the policy states the bursting baseline throughput it gives); None = not stated."""
     tags: Mapping[str, str] = field(default_factory=dict)
+    imports: Imports = field(default_factory=dict)
+    """Import ids of the file system, its mount targets (`mount-<az>`), key (and key policy)
+    and access point when they exist."""
 
 
 class SharedFileSystem(pulumi.ComponentResource):
@@ -70,7 +75,7 @@ class SharedFileSystem(pulumi.ComponentResource):
         spec = args.spec
         tags = {**args.tags, "Name": name}
         child = pulumi.ResourceOptions(parent=self)
-        guarded = pulumi.ResourceOptions(parent=self, protect=spec.protect)
+        adopt = Adoption(self, args.imports, {"file-system", "key", "key-policy", "access-point"})
 
         if spec.kms_key_arn is not None:
             key_arn: pulumi.Output[str] = pulumi.Output.from_input(spec.kms_key_arn)
@@ -81,6 +86,7 @@ class SharedFileSystem(pulumi.ComponentResource):
                 parent=self,
                 protect=spec.protect,
                 tags=tags,
+                adopt=adopt,
             )
             region = aws.get_region_output().region
             key_policy(
@@ -91,6 +97,7 @@ class SharedFileSystem(pulumi.ComponentResource):
                     for service in ("elasticfilesystem", "backup")
                 ],
                 parent=self,
+                adopt=adopt,
             )
             key_arn = key.arn
         self.kms_key_arn = key_arn
@@ -114,7 +121,7 @@ class SharedFileSystem(pulumi.ComponentResource):
             provisioned_throughput_in_mibps=spec.provisioned_throughput_mibps,
             lifecycle_policies=lifecycle or None,
             tags=fs_tags,
-            opts=guarded,
+            opts=adopt.opts("file-system", protect=spec.protect),
         )
         fs = self.file_system
 
@@ -145,13 +152,15 @@ class SharedFileSystem(pulumi.ComponentResource):
             for i, group in enumerate(spec.client_security_groups)
         ]
 
+        # After the rules: an adopted mount target moves to this group in place, and must find
+        # it open to its clients (NFS would otherwise stop until the rules exist).
         self.mount_targets = [
             aws.efs.MountTarget(
                 f"{name}-mount-{subnet.az}",
                 file_system_id=fs.id,
                 subnet_id=subnet.id,
                 security_groups=[self.security_group.id],
-                opts=child,
+                opts=adopt.opts(f"mount-{subnet.az}", depends_on=self.ingress),
             )
             for subnet in spec.subnets
         ]
@@ -172,7 +181,7 @@ class SharedFileSystem(pulumi.ComponentResource):
                     },
                 },
                 tags={**tags, "Name": f"{name}{ap.path.replace('/', '-')}"},
-                opts=child,
+                opts=adopt.opts("access-point"),
             )
 
         # Once a file-system policy exists it replaces the default "allow everything through

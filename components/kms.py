@@ -5,12 +5,15 @@ an explicit least-privilege key policy instead of KMS's default ("the account ma
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pulumi
 import pulumi_aws as aws
 
 from components import iam
+
+if TYPE_CHECKING:
+    from components.adopted import Adoption
 
 #: Managing the key (AWS's default key policy, "Allow access for Key Administrators"), never
 #: using it: the account's IAM policies decide who administers.
@@ -52,10 +55,16 @@ def customer_managed_key(
     protect: bool,
     tags: Mapping[str, str],
     region: str | None = None,
+    adopt: Adoption | None = None,
 ) -> aws.kms.Key:
     """A symmetric key with yearly automatic rotation and the longest deletion window.
     `protect` should follow the data's: without its key, the data is unreadable. Give it its
-    policy with `key_policy`."""
+    policy with `key_policy`. With `adopt`, an existing key (role `key`) is adopted."""
+    opts = (
+        adopt.opts("key", protect=protect)
+        if adopt is not None
+        else pulumi.ResourceOptions(parent=parent, protect=protect)
+    )
     return aws.kms.Key(
         name,
         description=description,
@@ -63,7 +72,7 @@ def customer_managed_key(
         deletion_window_in_days=30,
         region=region,
         tags=dict(tags),
-        opts=pulumi.ResourceOptions(parent=parent, protect=protect),
+        opts=opts,
     )
 
 
@@ -75,6 +84,7 @@ def key_policy(
     parent: pulumi.Resource,
     region: str | None = None,
     extra: Sequence[pulumi.Input[dict[str, Any]]] = (),
+    adopt: Adoption | None = None,
 ) -> aws.kms.KeyPolicy:
     """The key's policy: this account administers it; principals of this account may use it
     (as their IAM policies allow) only through `services` (`s3.<region>.amazonaws.com`, ...),
@@ -118,5 +128,7 @@ def key_policy(
             ]
         ),
         region=region,
-        opts=pulumi.ResourceOptions(parent=parent),
+        opts=adopt.opts("key-policy")
+        if adopt is not None
+        else pulumi.ResourceOptions(parent=parent),
     )

@@ -8,13 +8,15 @@ disabled unless opted in, and an optional custom domain on a zone.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
 import pulumi_cloudflare as cloudflare
 
+from components.adopted import Adoption
 from components.config import R2_ENDPOINTS, R2Bucket
+from components.config.adoption import Imports
 
 DAY_SECONDS = 86_400
 
@@ -25,6 +27,8 @@ class R2BucketArgs:
     """The bucket's validated config."""
     account_id: str
     """Cloudflare account id (32 hex)."""
+    imports: Imports = field(default_factory=dict)
+    """The bucket's import id when it exists already (role `bucket`)."""
 
 
 def lifecycle_rules(spec: R2Bucket) -> list[Any]:
@@ -84,6 +88,7 @@ class R2DataBucket(pulumi.ComponentResource):
         spec = args.spec
         child = pulumi.ResourceOptions(parent=self)
         self.spec = spec
+        adopt = Adoption(self, args.imports, {"bucket"})
 
         self.bucket = cloudflare.R2Bucket(
             f"{name}-bucket",
@@ -92,7 +97,13 @@ class R2DataBucket(pulumi.ComponentResource):
             location=spec.location,
             jurisdiction=spec.jurisdiction,
             storage_class=spec.storage_class,
-            opts=pulumi.ResourceOptions(parent=self, protect=spec.protect),
+            # An adopted bucket keeps the location it was created in: the hint applies at
+            # creation only, and a change would replace the bucket.
+            opts=adopt.opts(
+                "bucket",
+                protect=spec.protect,
+                ignore_changes=["location"] if adopt.get("bucket") else None,
+            ),
         )
         self.bucket_name = self.bucket.name
         self.jurisdiction = spec.jurisdiction

@@ -28,7 +28,9 @@ import pulumi
 import pulumi_aws as aws
 
 from components import iam
+from components.adopted import Adoption
 from components.config import Encryption, Replication, S3Bucket
+from components.config.adoption import Imports
 from components.config.names import batch_report_prefix
 from components.s3 import DataBucket, DataBucketArgs
 
@@ -55,6 +57,10 @@ class BucketReplicaArgs:
     report_bucket: DataBucket | None = None
     """Bucket receiving the Batch Replication completion reports; None = no reports."""
     tags: Mapping[str, str] = field(default_factory=dict)
+    imports: Imports = field(default_factory=dict)
+    """The source's replication configuration when it exists (role `configuration`)."""
+    replica_imports: Imports = field(default_factory=dict)
+    """The replica bucket's children when it exists (`DataBucket` roles)."""
 
 
 def replica_spec(source: S3Bucket, spec: Replication) -> S3Bucket:
@@ -84,11 +90,15 @@ class BucketReplica(pulumi.ComponentResource):
         if source.versioning is None:
             raise ValueError(f"{name}: the source bucket {source.spec.name} is not versioned")
         child = pulumi.ResourceOptions(parent=self)
+        adopt = Adoption(self, args.imports, {"configuration"})
 
         self.replica = DataBucket(
             f"{name}-replica",
             DataBucketArgs(
-                spec=replica_spec(source.spec, spec), tags=args.tags, region=spec.region
+                spec=replica_spec(source.spec, spec),
+                tags=args.tags,
+                region=spec.region,
+                imports=args.replica_imports,
             ),
             opts=child,
         )
@@ -205,7 +215,7 @@ class BucketReplica(pulumi.ComponentResource):
             rules=[rule],
             region=source.region,
             # S3 refuses replication until both sides are versioned and the role can act.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=depends),
+            opts=adopt.opts("configuration", depends_on=depends),
         )
 
         self.batch_role: aws.iam.Role | None = None

@@ -29,11 +29,25 @@ import pulumi
 import pulumi_aws as aws
 
 from components import iam
+from components.adopted import Adoption
 from components.config import LifecycleRule, S3Bucket
+from components.config.adoption import Imports
 from components.kms import customer_managed_key, key_policy
 
 #: Tag carrying the bucket's typical object size in KB (read by the small-objects policy).
 OBJECT_SIZE_TAG = "typical-object-size-kb"
+#: The children that can be adopted (`imports`), by role.
+ROLES = {
+    "bucket",
+    "ownership",
+    "public-access-block",
+    "versioning",
+    "encryption",
+    "lifecycle",
+    "cors",
+    "policy",
+    "access-logs",
+}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,6 +60,8 @@ class DataBucketArgs:
     """Region of the bucket; None = the provider's `aws:region` (replicas set theirs)."""
     log_target: DataBucket | None = None
     """The bucket receiving server access logs (required when `spec.access_logs` is set)."""
+    imports: Imports = field(default_factory=dict)
+    """Import ids of the children that exist already, by role (`bucket`, `versioning`, ...)."""
 
 
 def lifecycle_filter(rule: LifecycleRule) -> dict[str, Any]:
@@ -122,7 +138,8 @@ class DataBucket(pulumi.ComponentResource):
         tags = {**args.tags, "Name": spec.name, "purpose": spec.purpose}
         if spec.typical_object_size_kb is not None:
             tags[OBJECT_SIZE_TAG] = f"{spec.typical_object_size_kb:g}"
-        child = pulumi.ResourceOptions(parent=self)
+        adopt = Adoption(self, args.imports, ROLES)
+        self._adopt = adopt
 
         self._resource_name = name
         self.spec = spec
@@ -136,7 +153,7 @@ class DataBucket(pulumi.ComponentResource):
             force_destroy=False,
             region=region,
             tags=tags,
-            opts=pulumi.ResourceOptions(parent=self, protect=spec.protect),
+            opts=adopt.opts("bucket", protect=spec.protect),
         )
         # The name (an input, so known at preview; still an output of the bucket, so children
         # wait for it). An S3 bucket's id is its name: nothing changes for a deployed bucket.
@@ -152,7 +169,7 @@ class DataBucket(pulumi.ComponentResource):
             bucket=bucket_id,
             rule={"object_ownership": "BucketOwnerEnforced"},
             region=region,
-            opts=child,
+            opts=adopt.opts("ownership"),
         )
         self.public_access_block = aws.s3.BucketPublicAccessBlock(
             f"{name}-public-access-block",
@@ -162,7 +179,7 @@ class DataBucket(pulumi.ComponentResource):
             ignore_public_acls=True,
             restrict_public_buckets=True,
             region=region,
-            opts=child,
+            opts=adopt.opts("public-access-block"),
         )
         self.versioning = None
         if spec.versioning:
@@ -171,7 +188,7 @@ class DataBucket(pulumi.ComponentResource):
                 bucket=bucket_id,
                 versioning_configuration={"status": "Enabled"},
                 region=region,
-                opts=child,
+                opts=adopt.opts("versioning"),
             )
 
         self.kms_key_arn = None
@@ -203,7 +220,11 @@ class DataBucket(pulumi.ComponentResource):
         else:
             sse_rule = {"apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"}}
         self.encryption = aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{name}-encryption", bucket=bucket_id, rules=[sse_rule], region=region, opts=child
+            f"{name}-encryption",
+            bucket=bucket_id,
+            rules=[sse_rule],
+            region=region,
+            opts=adopt.opts("encryption"),
         )
 
         self.lifecycle = aws.s3.BucketLifecycleConfiguration(
@@ -213,9 +234,7 @@ class DataBucket(pulumi.ComponentResource):
             transition_default_minimum_object_size=spec.transition_minimum_object_size,
             region=region,
             # Rules on noncurrent versions are rejected until versioning is on.
-            opts=pulumi.ResourceOptions(
-                parent=self, depends_on=[self.versioning] if self.versioning else []
-            ),
+            opts=adopt.opts("lifecycle", depends_on=[self.versioning] if self.versioning else []),
         )
 
         self.cors = None
@@ -234,7 +253,7 @@ class DataBucket(pulumi.ComponentResource):
                     for rule in spec.cors
                 ],
                 region=region,
-                opts=child,
+                opts=adopt.opts("cors"),
             )
 
         self._statements: list[pulumi.Input[dict[str, Any]]] = [
@@ -265,7 +284,7 @@ class DataBucket(pulumi.ComponentResource):
                     },
                     region=region,
                     # Logs are delivered under the target's policy grant: it must exist first.
-                    opts=pulumi.ResourceOptions(parent=self, depends_on=[target_policy]),
+                    opts=adopt.opts("access-logs", depends_on=[target_policy]),
                 )
 
             target.after_policy(start_logging)
@@ -353,7 +372,7 @@ class DataBucket(pulumi.ComponentResource):
             region=self.region,
             # S3 rejects concurrent configuration calls on one bucket ("OperationAborted"), and
             # the block must exist before any policy is evaluated against it.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.public_access_block]),
+            opts=self._adopt.opts("policy", depends_on=[self.public_access_block]),
         )
         for start in self._after_policy:
             start(self.policy)

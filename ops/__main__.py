@@ -242,6 +242,182 @@ def _diff(args: argparse.Namespace) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------------ import
+
+
+def _import(args: argparse.Namespace) -> int:
+    """The bulk import file for the storage that exists, with its report."""
+    import json
+
+    import yaml
+
+    from components.config import adoption
+    from ops import adopt
+    from ops.files import write_atomic
+    from ops.plan import PlanError, plan_stack_file
+    from ops.terraform import TerraformError, map_state, read_state
+    from ops.terraform import render as render_terraform
+
+    out = None if args.check else _writable(args.out, "--out")
+    sf = _load(args)
+    cfg = sf.config(dt.date.today())
+    if args.app is not None and args.app not in cfg.apps:
+        raise Refused(
+            f"--app {args.app!r} is not an app of stack {args.stack!r}; accepted: "
+            + ", ".join(cfg.apps)
+        )
+    notes: dict[tuple[str, str], str] = {}
+    found: dict[str, object] = {}
+    sections: list[str] = []
+    try:
+        if args.from_terraform:
+            resources, warnings = read_state(Path(args.from_terraform))
+            mapping = map_state(cfg, resources)
+            if mapping.problems:
+                raise Refused(
+                    f"--from-terraform {args.from_terraform}: the adoption would replace "
+                    "resources or contradicts the stack file:\n  - "
+                    + "\n  - ".join(mapping.problems)
+                )
+            sf, conflicts, changed = adopt.merge_blocks(
+                sf, mapping.blocks, f"terraform {args.from_terraform}"
+            )
+            if conflicts:
+                raise Refused("\n  - ".join(["the Terraform state disagrees:", *conflicts]))
+            notes.update(mapping.notes)
+            found.update(changed)
+            sections.append(render_terraform(mapping, args.from_terraform, warnings))
+        if args.discover:
+            from ops import discover
+
+            discovery = discover.discover(sf.config(dt.date.today()))
+            if discovery.problems:
+                raise Refused("\n  - ".join(["--discover:", *discovery.problems]))
+            sf, conflicts, changed = adopt.merge_blocks(sf, discovery.blocks, "--discover")
+            if conflicts:
+                raise Refused(
+                    "\n  - ".join(["--discover disagrees with the stack file:", *conflicts])
+                )
+            notes.update(discovery.notes)
+            found.update(changed)
+            sections.append(discovery.render())
+    except TerraformError as err:
+        raise Refused(str(err)) from None
+    except Exception as err:
+        from ops.discover import DiscoveryError
+
+        if not isinstance(err, DiscoveryError):
+            raise
+        if not err.failed:
+            raise Refused(f"--discover: {err}") from None
+        print(f"failed: --discover: {err}", file=sys.stderr)
+        return EXIT_FAILED
+    cfg = sf.config(dt.date.today())
+    try:
+        plan = plan_stack_file(sf, root=args.root)
+    except PlanError as err:
+        print(f"plan failed for stack {args.stack!r}:\n{err}", file=sys.stderr)
+        return EXIT_FAILED
+    if args.check:
+        try:
+            doc = json.loads(Path(args.check).read_bytes())
+            problems = adopt.check_file(doc, plan)
+        except (OSError, ValueError, adopt.AdoptError) as err:
+            raise Refused(f"--check {args.check}: {err}") from None
+        for line in problems:
+            print(line)
+        print(
+            f"{args.check}: {'differs from' if problems else 'matches'} the program "
+            f"({len(adopt.file_urns(doc, plan.stack, plan.project))} entries)"
+        )
+        return EXIT_FAILED if problems else 0
+    try:
+        result = adopt.collect(plan, adoption.stack_imports(cfg), args.app)
+        if args.state:
+            state = json.loads(Path(args.state).read_bytes())
+            result = adopt.without_state(result, state)
+        doc = adopt.import_file(result)
+    except (OSError, ValueError, adopt.AdoptError) as err:
+        raise Refused(f"--state {args.state}: {err}") from None
+    except adopt.ProgramMismatch as err:
+        print(f"failed: {err}", file=sys.stderr)
+        return EXIT_FAILED
+    for section in sections:
+        print(section)
+        print()
+    if not result.resources:
+        where = f"app {args.app!r}" if args.app else f"stack {args.stack!r}"
+        print(
+            f"nothing to import: no resource of {where} has an `import:` block (or all are "
+            "in the state already); no file written"
+        )
+        return 0
+    assert out is not None
+    write_atomic(out, adopt.dumps(doc), flag="--out")
+    print(adopt.render(result, plan, str(out), notes))
+    if found:
+        print()
+        print(f"add to {stackfile.display(sf.path)} (so the program carries the same ids):")
+        for path, block in found.items():
+            text = yaml.safe_dump({"import": block}, default_flow_style=None, sort_keys=True)
+            print(f"  {path.removesuffix('.import')}:")
+            print("\n".join(f"    {line}" for line in text.strip().splitlines()))
+    print()
+    print(
+        f"next: pulumi import --file {out} --generate-code=false --preview-only, then the same "
+        "without --preview-only; `pulumi preview --diff` must then show no create and no "
+        'replace for these (README, "Adopting existing storage")'
+    )
+    return 0
+
+
+# ------------------------------------------------------------------------------ doctor
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    """The placeholders left in a stack file; with --check-aws, what it names in AWS."""
+    from ops import doctor
+
+    sf = _load(args)
+    cfg = sf.config(dt.date.today())
+    name = stackfile.display(sf.path)
+    found = doctor.placeholders(sf, stackfile.read_text(sf.path))
+    for placeholder in found:
+        print(placeholder)
+    if found:
+        print(
+            f"{len(found)} placeholder{'s' if len(found) != 1 else ''} left in {name}: each "
+            "fails at `pulumi up` (or reaches what is not yours) with an error that names no "
+            "config key"
+        )
+    else:
+        print(f"no placeholder left in {name}")
+    failed = bool(found)
+    if not args.check_aws:
+        print(
+            "AWS not checked: --check-aws looks up (read-only) the VPCs, subnets, security "
+            "groups, Route 53 zones and ACM certificates the stack file names"
+        )
+        return EXIT_FAILED if failed else 0
+    from botocore.exceptions import BotoCoreError, NoCredentialsError
+
+    try:
+        checks = doctor.aws_checks(cfg)
+    except NoCredentialsError as err:
+        raise Refused(
+            f"--check-aws: no AWS credentials ({err}); configure them (profile, SSO, "
+            "environment), or leave --check-aws out"
+        ) from None
+    except BotoCoreError as err:
+        print(f"failed: --check-aws: {err}", file=sys.stderr)
+        return EXIT_FAILED
+    for check in checks:
+        print(check)
+    bad = [c for c in checks if not c.ok]
+    print(f"AWS: {len(checks) - len(bad)} of {len(checks)} checks passed ({cfg.aws_region})")
+    return EXIT_FAILED if failed or bad else 0
+
+
 # ------------------------------------------------------------------------------ main
 
 
@@ -327,6 +503,51 @@ def parser() -> argparse.ArgumentParser:
                 "next `pulumi up`",
             )
         p.set_defaults(func=_keys)
+
+    imp = sub.add_parser(
+        "import",
+        help="the bulk import file `pulumi import --file` reads, for the storage that exists",
+    )
+    imp.add_argument("--stack", default="prod", type=_stack_arg, help=stack_help)
+    imp.add_argument("--app", help="only this app's resources")
+    imp.add_argument(
+        "--out", default="import.json", metavar="FILE", help="the file to write (import.json)"
+    )
+    imp.add_argument(
+        "--from-terraform",
+        metavar="TFSTATE",
+        help="map a Terraform state (format 4, `terraform state pull`) onto the stack",
+    )
+    imp.add_argument(
+        "--discover",
+        action="store_true",
+        help="look the existing resources up, read-only (AWS credentials; CLOUDFLARE_API_TOKEN "
+        "for R2)",
+    )
+    imp.add_argument(
+        "--state",
+        metavar="FILE",
+        help="`pulumi stack export` of the stack: leave out what its state holds already",
+    )
+    imp.add_argument(
+        "--check",
+        metavar="FILE",
+        help="compare an import file with the program instead: exit 1 if an entry's URN, type "
+        "or id differs",
+    )
+    imp.set_defaults(func=_import)
+
+    doc = sub.add_parser(
+        "doctor",
+        help="the placeholders left in a stack file; --check-aws: what it names exists",
+    )
+    doc.add_argument("--stack", default="prod", type=_stack_arg, help=stack_help)
+    doc.add_argument(
+        "--check-aws",
+        action="store_true",
+        help="check, read-only, the VPCs, subnets, security groups, zones and certificates",
+    )
+    doc.set_defaults(func=_doctor)
 
     from ops import replicate
 

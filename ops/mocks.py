@@ -9,6 +9,11 @@ provider, dependencies, ...), and two ways of answering registrations:
 * `deployed`: as after a `pulumi up`, with deterministic ids and plausible computed attributes
   per resource type (for diffs of deployed stacks and for tests that follow a value through).
 
+A resource registered with an import id (the `import` resource option, `MockResourceArgs.
+resource_id`) exists already. The engine reads it, during a preview too (its import step calls
+the provider's Read, whose id and outputs the rest of the preview sees), so in both modes it
+is answered as deployed, with the import id as its id and computed attributes made from it.
+
 Nothing here talks to a cloud: ids are hashes of type and name, the account is AWS's
 documented example account 123456789012, the Cloudflare account comes from the stack config.
 Data-source calls are answered in both modes: the engine runs invokes during preview too.
@@ -63,9 +68,26 @@ def mock_token_id(typ: str, name: str) -> str:
     return _hex(typ, name)
 
 
+ROOT_STACK = "pulumi:pulumi:Stack"
+
+
 def strip_stack(urn: str) -> str:
-    """Mock URNs chain the root stack's type into every child's; the engine's do not."""
-    return urn.replace("pulumi:pulumi:Stack$", "")
+    """Pulumi's mock URNs chain the root stack's type into every child's; the engine's do not
+    (`RecordingMonitor` makes the engine's)."""
+    return urn.replace(f"{ROOT_STACK}$", "")
+
+
+def engine_urn(stack: str, project: str, parent: str, typ: str, name: str) -> str:
+    """The URN the engine gives a resource (pulumi/pulumi `Deployment.generateURN`): the
+    parent's whole qualified type, `$`, the type; the root stack's type is left out. Pulumi's
+    `MockMonitor` keeps only the parent's last type, so below two levels its URNs differ from
+    the engine's (`BucketReplica$DataBucket$Bucket` vs `DataBucket$Bucket`)."""
+    qualified = typ
+    if parent:
+        parent_type = parent.split("::")[2]
+        if parent_type != ROOT_STACK:
+            qualified = f"{parent_type}${typ}"
+    return f"urn:pulumi:{stack}::{project}::{qualified}::{name}"
 
 
 def unwrap(value: Any) -> Any:
@@ -113,7 +135,11 @@ class PlanMocks(pulumi.runtime.Mocks):
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         self.resources.append(args)
-        if self.mode == "preview" and not args.typ.startswith("pulumi:providers:"):
+        if (
+            self.mode == "preview"
+            and not args.resource_id
+            and not args.typ.startswith("pulumi:providers:")
+        ):
             # A create during preview: the provider has only checked the inputs. An empty id
             # is how the engine says "unknown" (the SDK resolves it as such).
             return "", dict(args.inputs)
@@ -125,7 +151,8 @@ class PlanMocks(pulumi.runtime.Mocks):
         region = inputs.get("region") or self.provider_regions.get(provider_id) or self.region
         typ, name = args.typ, args.name
         state = dict(inputs)
-        rid = f"{name}-{_hex(typ, name, n=8)}"
+        given = args.resource_id or None  # the import id of an adopted resource
+        rid = given or f"{name}-{_hex(typ, name, n=8)}"
         if typ.startswith("pulumi:providers:"):
             if inputs.get("region"):
                 self.provider_regions[rid] = str(inputs["region"])
@@ -147,23 +174,23 @@ class PlanMocks(pulumi.runtime.Mocks):
                 region=region,
             )
         elif typ == "aws:kms/key:Key":
-            rid = _uuid(typ, name)
+            rid = given or _uuid(typ, name)
             state.update(arn=arn("kms", f"key/{rid}"), keyId=rid)
         elif typ == "aws:iam/role:Role":
             role = inputs.get("name") or f"{name}-{_hex(name, n=7)}"
             rid = role
             state.update(name=role, arn=f"arn:aws:iam::{AWS_ACCOUNT}:role/{role}")
         elif typ == "aws:cloudfront/originAccessIdentity:OriginAccessIdentity":
-            rid = "E" + _hex(typ, name, n=13).upper()
+            rid = given or "E" + _hex(typ, name, n=13).upper()
             state.update(
                 iamArn=f"arn:aws:iam::cloudfront:user/CloudFront Origin Access Identity {rid}",
                 cloudfrontAccessIdentityPath=f"origin-access-identity/cloudfront/{rid}",
                 arn=f"arn:aws:cloudfront::{AWS_ACCOUNT}:origin-access-identity/{rid}",
             )
         elif typ == "aws:cloudfront/originAccessControl:OriginAccessControl":
-            rid = "E" + _hex(typ, name, n=13).upper()
+            rid = given or "E" + _hex(typ, name, n=13).upper()
         elif typ == "aws:cloudfront/distribution:Distribution":
-            rid = "E" + _hex(typ, name, n=13).upper()
+            rid = given or "E" + _hex(typ, name, n=13).upper()
             state.update(
                 arn=f"arn:aws:cloudfront::{AWS_ACCOUNT}:distribution/{rid}",
                 domainName=f"d{_hex(typ, name, n=13)}.cloudfront.net",
@@ -192,19 +219,19 @@ class PlanMocks(pulumi.runtime.Mocks):
         elif typ == "aws:acm/certificateValidation:CertificateValidation":
             rid = str(inputs.get("certificateArn"))
         elif typ == "aws:efs/fileSystem:FileSystem":
-            rid = "fs-" + _hex(typ, name, n=17)
+            rid = given or "fs-" + _hex(typ, name, n=17)
             state.update(
                 arn=arn("elasticfilesystem", f"file-system/{rid}"),
                 dnsName=f"{rid}.efs.{region}.amazonaws.com",
             )
         elif typ == "aws:efs/accessPoint:AccessPoint":
-            rid = "fsap-" + _hex(typ, name, n=17)
+            rid = given or "fsap-" + _hex(typ, name, n=17)
             state.update(arn=arn("elasticfilesystem", f"access-point/{rid}"))
         elif typ == "aws:efs/mountTarget:MountTarget":
-            rid = "fsmt-" + _hex(typ, name, n=17)
+            rid = given or "fsmt-" + _hex(typ, name, n=17)
             state.update(ipAddress=f"10.0.{int(_hex(name, n=2), 16) % 250}.10")
         elif typ == "aws:ec2/securityGroup:SecurityGroup":
-            rid = "sg-" + _hex(typ, name, n=17)
+            rid = given or "sg-" + _hex(typ, name, n=17)
             state.update(arn=arn("ec2", f"security-group/{rid}"))
         elif typ.startswith("aws:backup/"):
             rid = inputs.get("name") or _uuid(typ, name)
@@ -338,6 +365,9 @@ class Registration:
     """Input property -> URNs of the resources its value came from (known at preview)."""
     aliases: list[str] = field(default_factory=list)
     """Former names the resource adopts (`aliases=[pulumi.Alias(name=...)]`)."""
+    import_id: str | None = None
+    """The id of the existing resource it adopts (the `import` resource option)."""
+    ignore_changes: list[str] = field(default_factory=list)
 
 
 class RecordingMonitor(MockMonitor):
@@ -348,12 +378,17 @@ class RecordingMonitor(MockMonitor):
         super().__init__(mocks)
         self.registrations: dict[str, Registration] = {}
 
+    def make_urn(self, parent: str, type_: str, name: str) -> str:
+        from pulumi.runtime.settings import get_project, get_stack
+
+        return engine_urn(get_stack(), get_project(), parent, type_, name)
+
     def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
             urn = strip_stack(response.urn)
             parent = strip_stack(request.parent) if request.parent else None
-            if parent is not None and parent.split("::")[-2] == "pulumi:pulumi:Stack":
+            if parent is not None and parent.split("::")[-2] == ROOT_STACK:
                 parent = None
             provider = request.provider or None
             self.registrations[urn] = Registration(
@@ -378,5 +413,7 @@ class RecordingMonitor(MockMonitor):
                     if deps.urns
                 },
                 aliases=sorted(a.spec.name for a in request.aliases if a.spec.name),
+                import_id=request.importId or None,
+                ignore_changes=sorted(request.ignoreChanges),
             )
         return response

@@ -83,6 +83,7 @@ class Plan:
                     "replaceOnChanges": r.replace_on_changes,
                     "deleteBeforeReplace": r.delete_before_replace,
                     "id": r.id,
+                    "importId": r.import_id,
                 }
                 for r in self.resources
             ],
@@ -209,7 +210,14 @@ def run_plan(
 ) -> Plan:
     """Run `<root>/__main__.py` for `stack` under the mocks in `mode` and return what it
     registered."""
-    sf = stackfile.load(stack, root, stack_file)
+    return plan_stack_file(stackfile.load(stack, root, stack_file), root=root, mode=mode)
+
+
+def plan_stack_file(
+    sf: stackfile.StackFile, *, root: Path = stackfile.ROOT, mode: Mode = "preview"
+) -> Plan:
+    """The plan of a stack file already read (e.g. with import ids `ops import` found)."""
+    stack = sf.stack
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
     with _engine_environment(sf):
@@ -247,7 +255,13 @@ def render_tree(plan: Plan) -> str:
         for i, r in enumerate(kids):
             last = i == len(kids) - 1
             flags = [
-                f for f, on in (("protected", r.protect), ("retained", r.retain_on_delete)) if on
+                f
+                for f, on in (
+                    ("adopted", r.import_id is not None),
+                    ("protected", r.protect),
+                    ("retained", r.retain_on_delete),
+                )
+                if on
             ]
             detail = summarize(r)
             text = f"{short_type(r.type)} {r.name}"

@@ -6,7 +6,7 @@ unless they ask for `mode="deployed"` to follow a computed value through."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +16,8 @@ from components.config import PROJECT
 from components.schema import ConfigError, Problems, parse
 from ops.mocks import Mode, Registration
 from ops.plan import MockRun, Plan, run_plan, run_under_mocks
+from tests.support.moto import moto
+from tests.support.seaweed import S3Server
 
 REGION = "ap-northeast-2"
 
@@ -97,3 +99,12 @@ def prod_deployed() -> Plan:
 def staging_plan() -> Plan:
     """The staging stack's offline plan (preview mode)."""
     return run_plan("staging")
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[S3Server]:
+    """moto's server mode on 127.0.0.1, once for the session: the strict S3 server of the
+    runtime tests, and the read-only AWS APIs (EC2, EFS, CloudFront, ACM, Route 53, S3) that
+    `ops import --discover` and `ops doctor` call."""
+    with moto() as server:
+        yield server

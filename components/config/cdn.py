@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from components.config.adoption import CdnImport
 from components.config.common import HOSTNAME
 from components.config.names import CLOUDFRONT_COMMENT
 from components.schema import Problems, join, setting
@@ -169,7 +170,8 @@ class Cdn:
         "oac",
         doc="origin access control, or a (legacy) origin access identity, whose grant names "
         "the identity's ARN: unknown until it exists, so a first preview cannot check the "
-        "bucket policy; OAI cannot read SSE-KMS objects",
+        "bucket policy unless the identity is adopted (import.originAccessIdentityId); OAI "
+        "cannot read SSE-KMS objects",
     )
     aliases: tuple[str, ...] = setting(
         (), doc="hostnames served (need a certificate)", check=check_aliases
@@ -194,8 +196,30 @@ class Cdn:
         None, doc="WAFv2 web ACL (scope CLOUDFRONT, us-east-1)", check=check_web_acl_arn
     )
     comment: str = setting("", doc="shown in the console (at most 128 characters)")
+    import_: CdnImport | None = setting(
+        None,
+        key="import",
+        doc='the distribution exists already: adopt it (README, "Adopting existing '
+        'storage"); null creates it',
+    )
 
     def check(self, path: str, problems: Problems) -> None:
+        block = self.import_
+        if block is not None and self.access == "oai" and block.origin_access_identity_id is None:
+            problems.add(
+                join(path, "import.originAccessIdentityId"),
+                "is missing with access 'oai': the stack would create a new identity and "
+                "switch the live distribution and bucket policies to it; accepted: the id of "
+                "the OAI the distribution uses today",
+            )
+        if block is not None and self.access == "oac" and block.origin_access_identity_id:
+            problems.add(
+                join(path, "import.originAccessIdentityId"),
+                f"{block.origin_access_identity_id!r} is set with access 'oac', which uses no "
+                "identity; accepted: access 'oai' to keep the distribution's identity, or no "
+                'originAccessIdentityId (switching to OAC: README, "Adopting existing '
+                'storage")',
+            )
         if not self.origins:
             problems.add(join(path, "origins"), "is empty; accepted: at least one bucket key")
         if len(set(self.origins)) != len(self.origins):

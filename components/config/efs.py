@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from components.config.adoption import EfsImport, check_adopted_protected
 from components.config.common import check_kms_arn, in_range
 from components.schema import Problems, join, setting
 
@@ -211,8 +212,15 @@ class Efs:
         "file system); null = '<stack>-<app>-<key>'",
     )
     protect: bool = setting(True, doc="refuse `pulumi destroy`/deletion of the file system")
+    import_: EfsImport | None = setting(
+        None,
+        key="import",
+        doc="the file system exists already: adopt it with its mount targets and key (README, "
+        '"Adopting existing storage"); null creates it',
+    )
 
     def check(self, path: str, problems: Problems) -> None:
+        self._check_import(path, problems)
         token = self.creation_token
         if token is not None and not re.fullmatch(r"[\x21-\x7e]+", token):
             problems.add(
@@ -261,4 +269,32 @@ class Efs:
                 join(path, "throughputMode"),
                 "'elastic' needs performanceMode 'generalPurpose'; accepted: 'bursting' or "
                 "'provisioned' with 'maxIO'",
+            )
+
+    def _check_import(self, path: str, problems: Problems) -> None:
+        block = self.import_
+        if block is None:
+            return
+        check_adopted_protected(self.protect, path, problems)
+        here = join(path, "import")
+        if block.kms_key_id is not None and self.kms_key_arn is not None:
+            problems.add(
+                join(here, "kmsKeyId"),
+                f"{block.kms_key_id!r} is set while kmsKeyArn names the key; accepted: one of "
+                "them (kmsKeyId adopts the key into the stack, kmsKeyArn leaves it outside)",
+            )
+        azs = [s.az for s in self.subnets]
+        for az in block.mount_targets:
+            if az not in azs:
+                problems.add(
+                    join(here, f"mountTargets.{az}"),
+                    f"{az!r} is not the AZ of a subnet of this file system; accepted: "
+                    f"{', '.join(azs) or 'the AZs of subnets'} (a mount target the stack "
+                    "does not declare stays as it is)",
+                )
+        if block.access_point_id is not None and self.access_point is None:
+            problems.add(
+                join(here, "accessPointId"),
+                f"{block.access_point_id!r} is set but no accessPoint is declared; accepted: "
+                "an accessPoint block for it, or no accessPointId",
             )

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from components.config.adoption import R2Import, check_adopted_protected
 from components.config.common import (
     HOSTNAME,
     ZONE_ID,
@@ -147,9 +148,17 @@ class R2Bucket:
         False, doc="the rate-limited public https://pub-<hash>.r2.dev URL; off unless opted in"
     )
     protect: bool = setting(True, doc="refuse `pulumi destroy`/deletion of the bucket")
+    import_: R2Import | None = setting(
+        None,
+        key="import",
+        doc="the bucket exists already: adopt it ({} is enough: its id derives from the "
+        "account, name and jurisdiction); null creates it",
+    )
 
     def check(self, path: str, problems: Problems) -> None:
         check_bucket_lifecycle(self, path, problems)
+        if self.import_ is not None:
+            check_adopted_protected(self.protect, path, problems)
         for i, rule in enumerate(self.cors):
             for j, method in enumerate(rule.allowed_methods):
                 if method == "POST":

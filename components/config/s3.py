@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from components.config.adoption import S3Import, check_adopted_protected, managed_settings
 from components.config.common import (
     CorsRule,
     check_bucket_lifecycle,
@@ -290,8 +291,23 @@ class Replication:
         doc="SSE-KMS sources: replica key in the replica region; null creates one",
         check=check_kms_arn,
     )
+    import_: S3Import | None = setting(
+        None,
+        key="import",
+        doc='the replica bucket exists already: adopt it (README, "Adopting existing '
+        'storage"); null creates it',
+    )
 
     def check(self, path: str, problems: Problems) -> None:
+        if self.import_ is not None:
+            managed = managed_settings(None, replica=True)
+            for i, name in enumerate(self.import_.settings):
+                if name not in managed:
+                    problems.add(
+                        f"{join(path, 'import.settings')}[{i}]",
+                        f"{name!r}: the stack gives a replica no {name} configuration to adopt "
+                        f"it into; accepted: {', '.join(sorted(managed))}",
+                    )
         if self.replication_time_control and not self.metrics:
             problems.add(
                 join(path, "metrics"),
@@ -339,6 +355,12 @@ class S3Bucket:
         "the cost estimate show the transitions such objects never make; null = unknown",
     )
     protect: bool = setting(True, doc="refuse `pulumi destroy`/deletion of the bucket")
+    import_: S3Import | None = setting(
+        None,
+        key="import",
+        doc="the bucket exists already: adopt it with the configurations listed (README, "
+        '"Adopting existing storage"); null creates it',
+    )
 
     def stays_in_standard(self, storage_class: str) -> bool:
         """Whether the bucket's typical object never makes a transition to `storage_class`
@@ -352,6 +374,7 @@ class S3Bucket:
 
     def check(self, path: str, problems: Problems) -> None:
         check_bucket_lifecycle(self, path, problems)
+        self._check_import(path, problems)
         size = self.typical_object_size_kb
         if size is not None and size <= 0:
             problems.add(
@@ -380,3 +403,29 @@ class S3Bucket:
                 "and its replicas are encrypted the same way; accepted: encryption.type "
                 "'sse-kms' on the source, or no replication.kmsKeyArn",
             )
+
+    def _check_import(self, path: str, problems: Problems) -> None:
+        """Adopted buckets stay protected, and every setting listed as existing has the
+        configuration of the stack it is adopted into."""
+        adopted = self.import_ is not None or (
+            self.replication is not None and self.replication.import_ is not None
+        )
+        if adopted:
+            check_adopted_protected(self.protect, path, problems)
+        if self.import_ is None:
+            return
+        needs = {
+            "versioning": "versioning: true",
+            "cors": "cors rules",
+            "logging": "accessLogs",
+            "replication": "a replication block",
+        }
+        managed = managed_settings(self)
+        for i, name in enumerate(self.import_.settings):
+            if name not in managed:
+                problems.add(
+                    f"{join(path, 'import.settings')}[{i}]",
+                    f"{name!r} exists on the bucket, but this stack does not manage it (it "
+                    f"has no {needs[name]}), so nothing would adopt it; accepted: "
+                    f"{needs[name]}, or leave {name!r} out (the bucket keeps it as it is)",
+                )

@@ -103,8 +103,9 @@ def test_model_cache_burst_credits_and_io_limit(prod_plan: Plan) -> None:
     )
     assert i["threshold"] == 512 * 1024**3  # bytes of credits
     assert (i["evaluationPeriods"], i["period"]) == (3, 300)
-    # The file system's id is unknown at preview; the dimension is wired to it.
-    assert i["dimensions"] == {"FileSystemId": "[unknown]"}
+    # The dimension is wired to the file system: prod adopts seed 003's, whose id the engine
+    # reads at preview (a created one's would be unknown until it exists).
+    assert i["dimensions"] == {"FileSystemId": "fs-0123456789abcdef0"}
     assert burst.property_dependencies["dimensions"] == [fs.urn]
     assert_notifies(prod_plan, burst, None)
     io = alarm(prod_plan, "pingvas-studio-models-io-limit").inputs
@@ -147,14 +148,20 @@ def test_model_cache_backup_failures_reach_the_topic(prod_plan: Plan) -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "distribution"),
+    ("name", "distribution", "distribution_id"),
     [
-        ("pingvas-studio-images-cdn-5xx", "pingvas-studio-images-cdn-distribution"),
-        ("video-renderer-videos-cdn-5xx", "video-renderer-videos-cdn-distribution"),
+        # Adopted (seed 003's): its id is the import id, read at preview.
+        (
+            "pingvas-studio-images-cdn-5xx",
+            "pingvas-studio-images-cdn-distribution",
+            "EDFDVBD6EXAMPLE",
+        ),
+        # Created: unknown until it exists.
+        ("video-renderer-videos-cdn-5xx", "video-renderer-videos-cdn-distribution", "[unknown]"),
     ],
 )
 def test_each_distribution_has_its_5xx_alarm_in_us_east_1(
-    prod_plan: Plan, name: str, distribution: str
+    prod_plan: Plan, name: str, distribution: str, distribution_id: str
 ) -> None:
     """CloudFront publishes its metrics in us-east-1 only, with Region=Global."""
     r = alarm(prod_plan, name)
@@ -165,7 +172,7 @@ def test_each_distribution_has_its_5xx_alarm_in_us_east_1(
         "Average",
         5,
     )
-    assert i["dimensions"] == {"DistributionId": "[unknown]", "Region": "Global"}
+    assert i["dimensions"] == {"DistributionId": distribution_id, "Region": "Global"}
     assert r.property_dependencies["dimensions"] == [prod_plan.get(distribution).urn]
     assert i["treatMissingData"] == "notBreaching"
     assert_notifies(prod_plan, r, "us-east-1")

@@ -3,6 +3,7 @@ S3, and, in preview mode (the default), only what a first `pulumi preview` knows
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import subprocess
@@ -15,6 +16,7 @@ from ops import stackfile
 from ops.__main__ import main as ops_main
 from ops.mocks import UNKNOWN
 from ops.plan import Plan, PlanError, render_tree, run_plan
+from tests.support.ops_cli import run_ops
 
 ROOT = stackfile.ROOT
 
@@ -301,14 +303,24 @@ def test_secure_config_values_stay_masked(tmp_path: Path) -> None:
 
 
 def test_images_cdn_is_seed_003s_distribution(prod_plan: Plan) -> None:
+    """Adopted as it is: seed 003's distribution and the origin access identity it reads the
+    bucket with (no switch to OAC during adoption), `*/thumbnails/*` still served from the
+    images bucket until the thumbnails are copied (README, seed 003 runbook)."""
     comp = prod_plan.get("pingvas-studio-images-cdn", "storage:index:CdnDistribution")
     kids = {r.type.split(":")[-1]: r for r in prod_plan.children(comp.urn)}
+    assert kids["Distribution"].import_id == "EDFDVBD6EXAMPLE"
+    assert kids["OriginAccessIdentity"].import_id == "E74FTE3AEXAMPLE"
     d = kids["Distribution"].inputs
-    assert all(o["originAccessControlId"] == UNKNOWN for o in d["origins"]), "OAC"
+    assert all(
+        o["s3OriginConfig"]["originAccessIdentity"]
+        == "origin-access-identity/cloudfront/E74FTE3AEXAMPLE"
+        for o in d["origins"]
+    ), "the adopted OAI, known at preview"
     assert d["defaultCacheBehavior"]["viewerProtocolPolicy"] == "redirect-to-https"
     assert d["defaultCacheBehavior"]["allowedMethods"] == ["GET", "HEAD", "OPTIONS"]
     (thumbs,) = d["orderedCacheBehaviors"]
     assert thumbs["pathPattern"] == "*/thumbnails/*"
+    assert thumbs["targetOriginId"] == "s3-pingvas-studio-images", "where seed 003 keeps them"
     assert d["viewerCertificate"]["minimumProtocolVersion"] == "TLSv1.2_2021"
     assert d["viewerCertificate"]["sslSupportMethod"] == "sni-only"
     assert d["viewerCertificate"]["acmCertificateArn"].startswith("arn:aws:acm:us-east-1:")
@@ -328,6 +340,9 @@ def test_images_cdn_is_seed_003s_distribution(prod_plan: Plan) -> None:
         "DenyInsecureTransport",
         "CloudFrontReadPingvasStudioImagesCdn",
     ]
+    assert policy["Statement"][1]["Principal"] == {
+        "AWS": "arn:aws:iam::cloudfront:user/CloudFront Origin Access Identity E74FTE3AEXAMPLE"
+    }
     # The images bucket declares CORS for the studio's origins: the CDN forwards them.
     default_cache = prod_plan.get("pingvas-studio-images-cdn-default-cache").inputs
     headers = default_cache["parametersInCacheKeyAndForwardedToOrigin"]["headersConfig"]
@@ -336,8 +351,11 @@ def test_images_cdn_is_seed_003s_distribution(prod_plan: Plan) -> None:
 
 def test_models_efs_is_seed_003s_file_system(prod_plan: Plan, prod_deployed: Plan) -> None:
     fs = prod_plan.get("pingvas-studio-models-efs-file-system")
-    assert fs.protect
-    assert fs.inputs["encrypted"] is True and fs.inputs["kmsKeyId"] == UNKNOWN
+    assert fs.protect and fs.import_id == "fs-0123456789abcdef0"
+    assert fs.inputs["encrypted"] is True
+    assert fs.inputs["kmsKeyId"] == (
+        "arn:aws:kms:ap-northeast-2:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    ), "the adopted key it is encrypted with: a file system cannot change its key"
     assert fs.inputs["creationToken"] == "pingvas-studio-models", "seed 003's, pinned"
     assert fs.inputs["lifecyclePolicies"] == [
         {"transitionToIa": "AFTER_30_DAYS"},
@@ -384,8 +402,8 @@ def test_plan_exits_non_zero_on_a_mandatory_violation(tmp_path: Path) -> None:
         (root / name).write_text((ROOT / name).read_text())
     text = (ROOT / "Pulumi.prod.yaml").read_text()
     text = text.replace(
-        "        models:\n          name: pingvas-studio-models\n",
-        "        models:\n          name: pingvas-studio-models\n          protect: false\n",
+        "        uploads:\n          name: pingvas-studio-uploads\n",
+        "        uploads:\n          name: pingvas-studio-uploads\n          protect: false\n",
     )
     (root / "Pulumi.prod.yaml").write_text(text)
     proc = subprocess.run(
@@ -397,7 +415,7 @@ def test_plan_exits_non_zero_on_a_mandatory_violation(tmp_path: Path) -> None:
     assert proc.returncode == 1, proc.stderr
     assert "policy: 1 mandatory, 2 advisory, 0 could not run (preview mode)" in proc.stdout
     assert (
-        "[mandatory] stateful-protected: pingvas-studio-models-bucket: stateful resource is not protected"
+        "[mandatory] stateful-protected: pingvas-studio-uploads-bucket: stateful resource is not protected"
         in proc.stdout
     )
     ok = subprocess.run(
@@ -413,13 +431,44 @@ def test_plan_exits_non_zero_on_a_mandatory_violation(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- preview fidelity
 
 
+def test_the_adopted_identity_is_what_lets_prod_keep_its_oai(tmp_path: Path) -> None:
+    """Seed 003's distribution reads its bucket through an OAI. Adopted with its id, the
+    identity's ARN is known at preview and every rule runs (prod, above); the same config
+    without the import block would create a new identity, whose ARN no first preview knows:
+    the bucket policy rules then cannot run, which the plan reports as mandatory."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    for name in ("Pulumi.yaml", "__main__.py"):
+        (root / name).write_text((ROOT / name).read_text())
+    text = (ROOT / "Pulumi.prod.yaml").read_text()
+    block = (
+        "          import:\n"
+        "            distributionId: EDFDVBD6EXAMPLE\n"
+        "            originAccessIdentityId: E74FTE3AEXAMPLE\n"
+    )
+    assert block in text
+    (root / "Pulumi.prod.yaml").write_text(text.replace(block, ""))
+    code, out, _ = run_ops("--root", str(root), "plan", "--stack", "prod")
+    assert code == 1
+    assert "could not run (preview mode)" in out and ", 0 could not run" not in out
+    assert "cannot verify s3-no-public-acl-or-policy on pingvas-studio-images-policy" in out
+
+
 def test_preview_mode_knows_no_id_or_computed_attribute(prod_plan: Plan) -> None:
-    """A first `pulumi preview`: every id unknown, nothing invented by the mocks."""
+    """A first `pulumi preview`: every id unknown, nothing invented by the mocks, but for
+    the resources adopted with an `import` option: the engine reads those during the preview,
+    so their ids are the import ids (and what derives from them is known)."""
+    adopted = {r.import_id for r in prod_plan.resources if r.import_id}
+    assert sum(r.import_id is not None for r in prod_plan.resources) >= 15
     for r in prod_plan.resources:
         if r.custom:
-            assert r.id == UNKNOWN, r.name
+            assert r.id == (r.import_id or UNKNOWN), r.name
     text = prod_plan.dumps()
-    for invented in (r"\bfs-[0-9a-f]{17}", r"fsap-[0-9a-f]", "arn:aws:kms:", r"\.cloudfront\.net"):
+    adopted_cdn = prod_plan.outputs["endpoints"]["pingvas-studio"]["cdn"]["images"]["domain"]
+    assert adopted_cdn.endswith(".cloudfront.net"), "read from the adopted distribution"
+    for known in sorted({*adopted, adopted_cdn}, key=len, reverse=True):
+        text = text.replace(known, "<adopted>")
+    for invented in (r"\bfs-[0-9a-f]{17}", r"fsap-[0-9a-f]", r"key/[0-9a-f]", r"\.cloudfront\.net"):
         assert not re.search(invented, text), f"{invented!r} is only known after a deployment"
     assert "mock-token-value" not in text
     images = prod_plan.outputs["endpoints"]["pingvas-studio"]["s3"]["images"]
@@ -469,28 +518,32 @@ def test_each_stack_passes_every_mandatory_rule_and_every_rule_runs(
 
 # -------------------------------------------------------------------------- stacks
 
-#: Physical names AWS or Cloudflare want unique per account (or globally, S3): (type, input).
-UNIQUE_PER_ACCOUNT = (
-    ("aws:s3/bucket:Bucket", "bucket"),
-    ("cloudflare:index/r2Bucket:R2Bucket", "name"),
-    ("aws:cloudfront/originAccessControl:OriginAccessControl", "name"),
-    ("aws:cloudfront/cachePolicy:CachePolicy", "name"),
-    ("aws:cloudwatch/logDeliverySource:LogDeliverySource", "name"),
-    ("aws:cloudwatch/logDeliveryDestination:LogDeliveryDestination", "name"),
-    ("aws:efs/fileSystem:FileSystem", "creationToken"),
-    ("aws:backup/vault:Vault", "name"),
-    ("aws:backup/plan:Plan", "name"),
-    ("aws:iam/role:Role", "name"),
-)
+#: The input that holds a resource's physical name, where it is not `name`.
+NAME_INPUTS = {
+    "aws:s3/bucket:Bucket": "bucket",
+    "aws:efs/fileSystem:FileSystem": "creationToken",
+}
+#: Named resources whose names need not be unique per account: a Cloudflare token's name is
+#: a label (two tokens may share one), a certificate's DNS validation record is named by ACM
+#: and lives in the stack's own zone.
+NOT_UNIQUE = {
+    "cloudflare:index/accountToken:AccountToken",
+    "cloudflare:index/apiToken:ApiToken",
+    "aws:route53/record:Record",
+}
 
 
 def physical_names(plan: Plan) -> dict[tuple[str, str], str]:
+    """Every physical name the stack gives, derived from the plan: each custom resource's
+    name input (`NAME_INPUTS`, else `name`), as (type, name). The names the program gives
+    must be known at preview: a rule (or a reviewer) cannot check a name nobody knows."""
     names: dict[tuple[str, str], str] = {}
-    for typ, key in UNIQUE_PER_ACCOUNT:
-        for r in plan.by_type(typ):
-            if key in r.inputs:
-                assert r.inputs[key] != UNKNOWN, f"{r.name}: {key} must be known"
-                names[(typ, r.inputs[key])] = r.name
+    for r in plan.resources:
+        key = NAME_INPUTS.get(r.type, "name")
+        if not r.custom or r.type in NOT_UNIQUE or key not in r.inputs:
+            continue
+        assert r.inputs[key] != UNKNOWN, f"{r.name}: {key} must be known"
+        names[(r.type, r.inputs[key])] = r.name
     return names
 
 
@@ -513,11 +566,46 @@ def test_staging_mirrors_prod_smaller_and_deletable(prod_plan: Plan, staging_pla
 def test_no_physical_name_collides_between_prod_and_staging(
     prod_plan: Plan, staging_plan: Plan
 ) -> None:
-    """Finding 8 and Deliver 5: both stacks in one account."""
+    """Finding 8 and Deliver 5: both stacks in one account, every named resource included
+    (also what operates the stack: alert topics, alarms, rules, budgets, roles)."""
     prod, staging = physical_names(prod_plan), physical_names(staging_plan)
-    assert len(prod) >= 20 and len(staging) >= 20
+    assert len(prod) >= 30 and len(staging) >= 30
+    for typ in (
+        "aws:sns/topic:Topic",
+        "aws:cloudwatch/metricAlarm:MetricAlarm",
+        "aws:cloudwatch/eventRule:EventRule",
+        "aws:budgets/budget:Budget",
+        "aws:iam/role:Role",
+        "aws:backup/selection:Selection",
+        "cloudflare:index/r2Bucket:R2Bucket",
+    ):
+        assert any(t == typ for t, _ in prod), f"no {typ} names in the prod plan"
     collisions = sorted(set(prod) & set(staging))
     assert collisions == [], collisions
+
+
+@pytest.mark.parametrize(
+    "typ",
+    [
+        "aws:sns/topic:Topic",
+        "aws:cloudwatch/metricAlarm:MetricAlarm",
+        "aws:cloudwatch/eventRule:EventRule",
+        "aws:budgets/budget:Budget",
+        "aws:iam/role:Role",  # the Batch Replication roles: the only named ones
+    ],
+)
+def test_a_collision_of_what_operates_the_stack_is_caught(
+    prod_plan: Plan, staging_plan: Plan, typ: str
+) -> None:
+    """The names issue 16 added (alert topics, alarms, backup-failure rules, budgets, Batch
+    Replication roles) are in the comparison: staging taking prod's name is a collision."""
+    (taken, *_) = [r.inputs["name"] for r in prod_plan.by_type(typ) if "name" in r.inputs]
+    (victim, *_) = [r for r in staging_plan.by_type(typ) if "name" in r.inputs]
+    copied = dataclasses.replace(victim, inputs={**victim.inputs, "name": taken})
+    clash = dataclasses.replace(
+        staging_plan, resources=[copied if r is victim else r for r in staging_plan.resources]
+    )
+    assert (typ, taken) in set(physical_names(prod_plan)) & set(physical_names(clash))
 
 
 def test_a_second_stack_from_the_same_file_collides_only_in_config_names(tmp_path: Path) -> None:

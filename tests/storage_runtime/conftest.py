@@ -16,7 +16,6 @@ from typing import Any, TypeVar
 import pytest
 
 from storage_runtime import ObjectStore, Settings
-from tests.support.moto import moto
 from tests.support.seaweed import S3Server, admin_client, seaweed
 
 _counter = itertools.count()
@@ -50,12 +49,6 @@ def has(server: S3Server, feature: str) -> bool:
 @pytest.fixture(scope="session")
 def seaweedfs_server() -> Iterator[S3Server]:
     with seaweed() as server:
-        yield server
-
-
-@pytest.fixture(scope="session")
-def moto_server() -> Iterator[S3Server]:
-    with moto() as server:
         yield server
 
 

@@ -805,6 +805,55 @@ def cases(today: dt.date | None = None) -> list[Case]:
             (r"\$4\.50 / 1M ops", r"\$0\.0045 / 1k requests", r"-\$0\.15"),
             absent=(r"\$-",),
         ),
+        # ------------------------------------------------------------- adoption (issue 15)
+        Case(
+            "adopted-bucket-unprotected",
+            "adopting a bucket that could then be deleted (an adopted bucket stays protected)",
+            ("plan",),
+            2,
+            (
+                r"apps\.pingvas-studio\.s3\.images\.protect",
+                r"`import:` block",
+                r"accepted: protect true",
+            ),
+            edit=sub(
+                "          name: pingvas-studio-images\n",
+                "          name: pingvas-studio-images\n          protect: false\n",
+            ),
+        ),
+        Case(
+            "adopted-oai-without-its-id",
+            "adopting a distribution without the identity it reads the bucket with",
+            ("import", "--out", "{tmp}/import.json"),
+            2,
+            (r"import\.originAccessIdentityId: is missing with access 'oai'", "accepted"),
+            edit=sub("            originAccessIdentityId: E74FTE3AEXAMPLE\n", ""),
+        ),
+        Case(
+            "import-unknown-app",
+            "a flag naming what is not in the stack",
+            ("import", "--app", "pingvas", "--out", "{tmp}/import.json"),
+            2,
+            (r"--app 'pingvas' is not an app of stack 'prod'", r"pingvas-studio"),
+        ),
+        Case(
+            "import-unreadable-terraform-state",
+            "seed 003's Terraform state: a file that is not one",
+            ("import", "--from-terraform", "{stack}", "--out", "{tmp}/import.json"),
+            2,
+            (r"--from-terraform .*Pulumi\.prod\.yaml: not a JSON state", r"version 4"),
+        ),
+        Case(
+            "doctor-placeholders-left",
+            "placeholders in the stack file that fail at `pulumi up` naming no config key",
+            ("doctor",),
+            1,
+            (
+                r"storage-platform:cloudflare\.accountId: '0123456789abcdef0123456789abcdef'",
+                r"a real value: ",
+                r"placeholders left in",
+            ),
+        ),
     ]
 
 

@@ -2,7 +2,11 @@
 the way `GET /accounts/{account_id}/tokens` and `GET /user/tokens` do: the v4 envelope
 (`success`, `errors`, `messages`, `result`, `result_info`), `page`/`per_page` pagination
 (per_page 5-50), `Authorization: Bearer <token>` required, errors as
-`{"success": false, "errors": [{"code": ..., "message": ...}]}` with the HTTP status."""
+`{"success": false, "errors": [{"code": ..., "message": ...}]}` with the HTTP status.
+
+It also answers `GET /accounts/{account_id}/r2/buckets/{bucket_name}` (Get Bucket) for the
+jurisdiction in the `cf-r2-jurisdiction` header (`default` without it), with the bucket or a
+404 and Cloudflare's error 10006."""
 
 from __future__ import annotations
 
@@ -23,6 +27,8 @@ class FakeCloudflare:
     account_id: str
     account_tokens: list[dict[str, Any]] = field(default_factory=list)
     user_tokens: list[dict[str, Any]] = field(default_factory=list)
+    r2_buckets: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    """(jurisdiction, name) -> the bucket as Get Bucket returns it."""
     fail_with: tuple[int, int, str] | None = None
     """(HTTP status, Cloudflare error code, message) to answer every request with."""
     requests: list[tuple[str, dict[str, list[str]], str]] = field(default_factory=list)
@@ -74,6 +80,16 @@ def _handler(api: FakeCloudflare) -> type[BaseHTTPRequestHandler]:
                 return self._error(400, 6003, "Invalid request headers")
             if api.fail_with is not None:
                 return self._error(*api.fail_with)
+            r2 = f"/client/v4/accounts/{api.account_id}/r2/buckets/"
+            if url.path.startswith(r2):
+                name = urllib.parse.unquote(url.path[len(r2) :])
+                jurisdiction = self.headers.get("cf-r2-jurisdiction") or "default"
+                bucket = api.r2_buckets.get((jurisdiction, name))
+                if bucket is None:
+                    return self._error(404, 10006, "The specified bucket does not exist.")
+                return self._answer(
+                    200, {"success": True, "errors": [], "messages": [], "result": bucket}
+                )
             if url.path == f"/client/v4/accounts/{api.account_id}/tokens":
                 tokens = api.account_tokens
             elif url.path == "/client/v4/user/tokens":
