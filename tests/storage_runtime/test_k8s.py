@@ -139,7 +139,8 @@ def test_preview_outputs_and_missing_files_are_refused(
     preview = tmp_path / "preview.json"
     preview.write_text(json.dumps(prod_plan.outputs))
     code, _, err = run(capsys, "--outputs", str(preview), *EFS)
-    assert code == 2 and "fileSystemId is '[unknown]'" in err and "deployed" in err
+    # prod adopts its file system (id known at preview); the access point is new
+    assert code == 2 and "accessPointId is '[unknown]'" in err and "deployed" in err
     code, _, err = run(capsys, "--outputs", str(tmp_path / "none.json"), *EFS)
     assert code == 2 and "--outputs" in err and "cannot be read" in err
     (tmp_path / "bad.json").write_text("{nope")
