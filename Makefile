@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 STACK ?= prod
+# pytest-xdist workers for `make test`, at most 4 (each starts its own two S3 servers)
+TEST_JOBS ?= auto
 
 .DEFAULT_GOAL := help
 
@@ -27,8 +29,8 @@ lint: $(STAMP) ## ruff (lint + format check) and mypy
 	$(BIN)/mypy components ops policy storage_runtime benchmarks tests
 
 .PHONY: test
-test: lint ## lint, then the whole test suite
-	$(BIN)/python -m pytest -q
+test: lint ## lint, then the whole test suite (on every core; TEST_JOBS=0 runs it in one process)
+	$(BIN)/python -m pytest -q -n $(TEST_JOBS) --maxprocesses 4
 
 .PHONY: plan
 plan: $(STAMP) ## offline plan of the prod stack (no cloud, no Pulumi CLI)
