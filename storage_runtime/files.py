@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import mimetypes
 import os
@@ -18,10 +19,10 @@ import re
 import secrets
 import socket
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from storage_runtime.errors import FileChangedError, TransferCancelledError
 
@@ -54,6 +55,21 @@ def create_temp(target: Path) -> tuple[int, Path]:
             continue
         return fd, path
     raise FileExistsError(f"no free temporary name beside {target}")
+
+
+@contextlib.contextmanager
+def replacing(target: Path) -> Iterator[tuple[IO[bytes], Path]]:
+    """(file, temporary path) of a new temporary file beside `target`, open for writing: it is
+    renamed over `target` when the block ends, removed when the block raises, so a partial
+    file never appears under the real name."""
+    fd, tmp = create_temp(target)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            yield out, tmp
+        os.replace(tmp, target)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
 
 
 def is_temp(name: str) -> bool:

@@ -52,8 +52,8 @@ from storage_runtime.files import (
     FileSlice,
     FileState,
     content_type_for,
-    create_temp,
     is_temp,
+    replacing,
     valid_content_type,
     write_chunks,
 )
@@ -311,20 +311,14 @@ def download_object(client: Any, bucket: str, key: str, target: Path) -> int:
     """GET s3://bucket/key into `target` atomically: streamed into a temporary file beside it
     (created with the umask), checked for length, renamed over `target`. The temporary file is
     removed on any failure. Returns the bytes written."""
-    fd, tmp = create_temp(target)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            response = client.get_object(Bucket=bucket, Key=key)
-            with contextlib.closing(response["Body"]) as body:
-                moved = write_chunks(body.iter_chunks(CHUNK), out.write, _never, key)
+    with replacing(target) as (out, _tmp):
+        response = client.get_object(Bucket=bucket, Key=key)
+        with contextlib.closing(response["Body"]) as body:
+            moved = write_chunks(body.iter_chunks(CHUNK), out.write, _never, key)
         if moved != response["ContentLength"]:
             raise StorageError(
                 f"download s3://{bucket}/{key}: got {moved} of {response['ContentLength']} bytes"
             )
-        os.replace(tmp, target)  # atomic: never a partial file under the real name
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
     return moved
 
 
@@ -792,20 +786,14 @@ class LocalStore:
             )
         with self._errors("put", key):
             target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = create_temp(target)
-            try:
-                with os.fdopen(fd, "wb") as out:
-                    if isinstance(body, bytes | bytearray | memoryview):
-                        out.write(body)
-                    elif isinstance(body, os.PathLike):
-                        with open(body, "rb") as src:
-                            shutil.copyfileobj(src, out, CHUNK)
-                    else:
-                        shutil.copyfileobj(body, out, CHUNK)
-                os.replace(tmp, target)
-            finally:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(tmp)
+            with replacing(target) as (out, _tmp):
+                if isinstance(body, bytes | bytearray | memoryview):
+                    out.write(body)
+                elif isinstance(body, os.PathLike):
+                    with open(body, "rb") as src:
+                        shutil.copyfileobj(src, out, CHUNK)
+                else:
+                    shutil.copyfileobj(body, out, CHUNK)
             return PutResult(key, "", target.stat().st_size)
 
     def get(self, key: str) -> bytes:
@@ -825,14 +813,8 @@ class LocalStore:
             source = self._path(key).open("rb")
         with source, self._errors("download", key):
             target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = create_temp(target)
-            try:
-                with os.fdopen(fd, "wb") as out:
-                    shutil.copyfileobj(source, out, CHUNK)
-                os.replace(tmp, target)
-            finally:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(tmp)
+            with replacing(target) as (out, _tmp):
+                shutil.copyfileobj(source, out, CHUNK)
         return target
 
     def head(self, key: str) -> ObjectInfo:

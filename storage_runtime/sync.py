@@ -60,9 +60,9 @@ from storage_runtime.errors import (
 from storage_runtime.files import (
     FileState,
     content_type_for,
-    create_temp,
     is_stale_temp,
     is_temp,
+    replacing,
     valid_content_type,
     write_chunks,
 )
@@ -860,23 +860,19 @@ class Syncer:
 
         def job() -> int:
             target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = create_temp(target)
-            try:
-                self.run.temp(tmp, True)
-                if size > RANGE_SIZE:
-                    moved = self._ranged_get(bucket, key, fd, size, str(item["ETag"]), report)
-                else:
-                    with os.fdopen(os.dup(fd), "wb") as out:
+            with replacing(target) as (out, tmp):
+                try:
+                    self.run.temp(tmp, True)
+                    if size > RANGE_SIZE:
+                        etag = str(item["ETag"])
+                        moved = self._ranged_get(bucket, key, out.fileno(), size, etag, report)
+                    else:
                         moved, retries = self.direct.get_into(
                             bucket, key, out, cancelled=self.run.cancelled
                         )
-                    report.add(retried=retries)
-                os.replace(tmp, target)  # atomic: never a partial file under the real name
-            finally:
-                os.close(fd)
-                with contextlib.suppress(FileNotFoundError):
-                    tmp.unlink()
-                self.run.temp(tmp, False)
+                        report.add(retried=retries)
+                finally:
+                    self.run.temp(tmp, False)
             return moved
 
         return job
