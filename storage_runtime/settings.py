@@ -43,6 +43,26 @@ OBJECT_STORES: dict[str, tuple[str, ...]] = {
 _SECRET_FIELDS = ("secret_access_key", "backend_service_token")
 #: Stands in for a secret that the stack outputs did not reveal (env export without secrets).
 MASKED = "[secret]"
+#: Settings fields that `from_env` reads from one variable each; unset or empty: the default.
+_NUMBER_VARIABLES = {
+    "signed_url_expires_seconds": "SIGNED_URL_EXPIRES_SECONDS",
+    "file_ttl_seconds": "FILE_TTL_SECONDS",
+    "max_concurrency": "STORAGE_MAX_CONCURRENCY",
+    "max_attempts": "STORAGE_MAX_ATTEMPTS",
+    "max_upload_bytes": "VIDEO_MAX_UPLOAD_BYTES",
+    "backend_multipart_threshold_bytes": "BACKEND_MULTIPART_THRESHOLD_BYTES",
+}
+_TEXT_VARIABLES = {
+    "local_dir": "LOCAL_STORAGE_DIR",
+    "backend_base_url": "BACKEND_BASE_URL",
+    "backend_service_token": "BACKEND_SERVICE_TOKEN",
+    "backend_presign_path": "BACKEND_STORAGE_PRESIGN_PATH",
+    "backend_complete_path": "BACKEND_STORAGE_COMPLETE_PATH",
+    "backend_delete_path": "BACKEND_STORAGE_DELETE_PATH",
+    "backend_presign_multipart_path": "BACKEND_STORAGE_PRESIGN_MULTIPART_PATH",
+    "backend_complete_multipart_path": "BACKEND_STORAGE_COMPLETE_MULTIPART_PATH",
+    "backend_abort_multipart_path": "BACKEND_STORAGE_ABORT_MULTIPART_PATH",
+}
 
 
 def is_r2_endpoint(url: str | None) -> bool:
@@ -191,17 +211,6 @@ class Settings:
             return None
 
         problems: list[str] = []
-
-        def number(name: str, default: int) -> int:
-            raw = get(name)
-            if raw is None:
-                return default
-            try:
-                return int(raw)
-            except ValueError:
-                problems.append(f"{name}={raw!r} is not a whole number")
-                return default
-
         object_store = get("OBJECT_STORE")
         provider_env = get("STORAGE_PROVIDER")
         store_kind = object_store.lower() if object_store else None
@@ -242,30 +251,19 @@ class Settings:
             region=region,
             access_key_id=get("S3_ACCESS_KEY_ID", "R2_ACCESS_KEY_ID", "R2_ACCESS_KEY"),
             secret_access_key=get("S3_SECRET_ACCESS_KEY", "R2_SECRET_ACCESS_KEY", "R2_SECRET_KEY"),
-            signed_url_expires_seconds=number("SIGNED_URL_EXPIRES_SECONDS", 600),
-            file_ttl_seconds=number("FILE_TTL_SECONDS", 7200),
             public_base_url=get("STORAGE_PUBLIC_BASE_URL", "R2_PUBLIC_URL"),
-            local_dir=get("LOCAL_STORAGE_DIR") or "./storage",
-            max_concurrency=number("STORAGE_MAX_CONCURRENCY", 10),
-            max_attempts=number("STORAGE_MAX_ATTEMPTS", 5),
-            max_upload_bytes=number("VIDEO_MAX_UPLOAD_BYTES", 104_857_600),
-            backend_base_url=get("BACKEND_BASE_URL"),
-            backend_service_token=get("BACKEND_SERVICE_TOKEN"),
-            backend_presign_path=get("BACKEND_STORAGE_PRESIGN_PATH")
-            or "/internal/storage/presign-put",
-            backend_complete_path=get("BACKEND_STORAGE_COMPLETE_PATH")
-            or "/internal/storage/complete",
-            backend_delete_path=get("BACKEND_STORAGE_DELETE_PATH") or "/internal/storage/delete",
-            backend_presign_multipart_path=get("BACKEND_STORAGE_PRESIGN_MULTIPART_PATH")
-            or "/internal/storage/presign-multipart",
-            backend_complete_multipart_path=get("BACKEND_STORAGE_COMPLETE_MULTIPART_PATH")
-            or "/internal/storage/complete-multipart",
-            backend_abort_multipart_path=get("BACKEND_STORAGE_ABORT_MULTIPART_PATH")
-            or "/internal/storage/abort-multipart",
-            backend_multipart_threshold_bytes=number(
-                "BACKEND_MULTIPART_THRESHOLD_BYTES", 64 * 1024 * 1024
-            ),
         )
+        for name, variable in _NUMBER_VARIABLES.items():
+            raw = get(variable)
+            if raw is not None:
+                try:
+                    values[name] = int(raw)
+                except ValueError:
+                    problems.append(f"{variable}={raw!r} is not a whole number")
+        for name, variable in _TEXT_VARIABLES.items():
+            text = get(variable)
+            if text is not None:
+                values[name] = text
         try:
             settings = cls(**values)
         except SettingsError as err:
