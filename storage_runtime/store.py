@@ -17,11 +17,11 @@ import queue
 import shutil
 import threading
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, Any, Protocol, TypeVar
 
 from storage_runtime.checksums import (
     CHECKSUM_HEADER,
@@ -72,6 +72,8 @@ CHUNK = 1 * MiB
 Body = bytes | bytearray | memoryview | IO[bytes] | os.PathLike[str]
 #: The parts of one upload: (body, release), release called once the part is sent.
 Parts = Iterator[tuple[io.RawIOBase, Callable[[], None]]]
+T = TypeVar("T")
+X = TypeVar("X")
 
 
 @dataclass(frozen=True)
@@ -208,6 +210,38 @@ class PartSender:
             return False
         return True
 
+    def run(
+        self,
+        items: Iterable[X],
+        work: Callable[[X], T],
+        cancelled: Callable[[], bool],
+        what: str,
+        unsent: Callable[[X], None] = lambda item: None,
+    ) -> list[T]:
+        """`work(item)` for each item in the pool, each holding a slot while it runs. After a
+        failure or an interrupt nothing more starts (`unsent` gets the item that did not);
+        waits for what started, then raises the first failure, or TransferCancelledError
+        naming `what` if the run was interrupted."""
+
+        def held(item: X) -> T:
+            try:
+                return work(item)
+            finally:
+                self.slots.release()
+
+        futures: list[Future[T]] = []
+        try:
+            for item in items:
+                if any(f.done() and f.exception() for f in futures) or not self.slot(cancelled):
+                    unsent(item)
+                    break
+                futures.append(self.pool.submit(held, item))
+        finally:
+            results = [f.result() for f in futures]
+        if cancelled():
+            raise TransferCancelledError(f"{what}: interrupted")
+        return results
+
     def send(
         self,
         bucket: str,
@@ -222,7 +256,8 @@ class PartSender:
         when the part is done with its body. Returns the parts for CompleteMultipartUpload;
         raises the first part's failure (the caller's multipart_upload aborts)."""
 
-        def one(number: int, body: io.RawIOBase, release: Callable[[], None]) -> dict[str, Any]:
+        def one(part: tuple[int, tuple[io.RawIOBase, Callable[[], None]]]) -> dict[str, Any]:
+            number, (body, release) = part
             try:
                 with contextlib.closing(body):
                     r = self.client.upload_part(
@@ -232,22 +267,14 @@ class PartSender:
                 return {"PartNumber": number, "ETag": r["ETag"]}
             finally:
                 release()
-                self.slots.release()
 
-        futures: list[Future[dict[str, Any]]] = []
-        try:
-            for number, (body, release) in enumerate(bodies, start=1):
-                failed = any(f.done() and f.exception() for f in futures)
-                if failed or not self.slot(cancelled):
-                    body.close()
-                    release()
-                    break  # a part failed or the run was interrupted: send nothing more
-                futures.append(self.pool.submit(one, number, body, release))
-        finally:
-            parts = [f.result() for f in futures]
-        if cancelled():
-            raise TransferCancelledError(f"upload of s3://{bucket}/{key}: interrupted")
-        return parts
+        def unsent(part: tuple[int, tuple[io.RawIOBase, Callable[[], None]]]) -> None:
+            _, (body, release) = part
+            body.close()
+            release()
+
+        what = f"upload of s3://{bucket}/{key}"
+        return self.run(enumerate(bodies, start=1), one, cancelled, what, unsent)
 
 
 def file_parts(path: Path, size: int, part_size: int) -> Parts:

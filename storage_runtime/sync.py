@@ -880,51 +880,33 @@ class Syncer:
     def _ranged_get(
         self, bucket: str, key: str, fd: int, size: int, etag: str, report: Report
     ) -> int:
-        """A large object in parallel ranges of part_size, written at their offsets; every
+        """A large object in parallel ranges of RANGE_SIZE, written at their offsets; every
         range must come from the same version of the object (If-Match its ETag), so a file is
         never assembled from two versions."""
         os.ftruncate(fd, size)
-        cancelled = self.run.cancelled
+        what = f"get s3://{bucket}/{key}"
 
-        def part(offset: int, length: int) -> None:
-            try:
-                response = self.client.get_object(
-                    Bucket=bucket,
-                    Key=key,
-                    Range=f"bytes={offset}-{offset + length - 1}",
-                    IfMatch=etag,
-                )
-                report.add(retried=int(response["ResponseMetadata"].get("RetryAttempts", 0)))
-                position = offset
+        def part(offset: int) -> None:
+            length = min(RANGE_SIZE, size - offset)
+            response = self.client.get_object(
+                Bucket=bucket,
+                Key=key,
+                Range=f"bytes={offset}-{offset + length - 1}",
+                IfMatch=etag,
+            )
+            report.add(retried=int(response["ResponseMetadata"].get("RetryAttempts", 0)))
+            position = offset
 
-                def write(chunk: bytes) -> None:
-                    nonlocal position
-                    position += os.pwrite(fd, chunk, position)
+            def write(chunk: bytes) -> None:
+                nonlocal position
+                position += os.pwrite(fd, chunk, position)
 
-                with contextlib.closing(response["Body"]) as body:
-                    what = f"get s3://{bucket}/{key}"
-                    moved = write_chunks(body.iter_chunks(RANGE_CHUNK), write, cancelled, what)
-                if moved != length:
-                    raise StorageError(
-                        f"get s3://{bucket}/{key}: range at {offset} got {moved} of {length} bytes"
-                    )
-            finally:
-                self.sender.slots.release()
+            with contextlib.closing(response["Body"]) as body:
+                moved = write_chunks(body.iter_chunks(RANGE_CHUNK), write, self.run.cancelled, what)
+            if moved != length:
+                raise StorageError(f"{what}: range at {offset} got {moved} of {length} bytes")
 
-        futures: list[Future[None]] = []
-        try:
-            for offset in range(0, size, RANGE_SIZE):
-                if any(f.done() and f.exception() for f in futures) or not self.sender.slot(
-                    cancelled
-                ):
-                    break
-                length = min(RANGE_SIZE, size - offset)
-                futures.append(self.sender.pool.submit(part, offset, length))
-        finally:
-            for f in futures:
-                f.result()
-        if cancelled():
-            raise TransferCancelledError(f"get s3://{bucket}/{key}: interrupted")
+        self.sender.run(range(0, size, RANGE_SIZE), part, self.run.cancelled, what)
         return size
 
 
