@@ -15,6 +15,7 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
@@ -33,14 +34,25 @@ from storage_runtime.settings import Settings
 CONFIG_ERRORS = (SettingsError, BucketNotFoundError, AccessDeniedError, StorageConnectionError)
 
 
-def _concurrency(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if not 1 <= value <= 256:
-        raise argparse.ArgumentTypeError(f"{text!r}; accepted: a whole number 1-256")
-    return value
+def _whole_number(low: int, high: int | None, accepted: str) -> Callable[[str], int]:
+    """An argparse type: a whole number from `low` to `high` (None: no upper bound), else
+    the error `'TEXT'; accepted: ACCEPTED`."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = low - 1
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"{text!r}; accepted: {accepted}")
+        return value
+
+    return parse
+
+
+_concurrency = _whole_number(1, 256, "a whole number 1-256")
+_bytes = _whole_number(1, None, "a whole number of bytes, e.g. 16777216")
+_port = _whole_number(0, 65535, "0-65535 (0: any free port)")
 
 
 def _content_type(text: str) -> tuple[str, str]:
@@ -199,28 +211,6 @@ def _seconds(text: str) -> float:
         value = -1
     if not value > 0:
         raise argparse.ArgumentTypeError(f"{text!r}; accepted: seconds, more than 0")
-    return value
-
-
-def _bytes(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(
-            f"{text!r}; accepted: a whole number of bytes, e.g. 16777216"
-        )
-    return value
-
-
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"{text!r}; accepted: 0-65535 (0: any free port)")
     return value
 
 
