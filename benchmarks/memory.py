@@ -17,14 +17,12 @@ The README promises that a non-seekable upload holds at most `max_concurrency + 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
+from benchmarks.sync import run
 from tests.support.seaweed import S3Server, admin_client, seaweed
 
 MiB = 1024 * 1024
@@ -64,31 +62,6 @@ def child(mode: str, size: int, path: str) -> None:
         raise SystemExit(f"unknown mode {mode}")
 
 
-def measure(cmd: list[str], env: dict[str, str], feed: int = 0) -> tuple[float, float]:
-    """(seconds, peak RSS MiB) of one process; `feed` bytes of a pattern piped to its stdin."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(
-        cmd,
-        env=env,
-        cwd=ROOT,
-        stdin=subprocess.PIPE if feed else subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    if feed:
-        assert proc.stdin is not None
-        block = hashlib.sha256(b"memory").digest() * (MiB // 32)
-        for _ in range(feed // MiB):
-            proc.stdin.write(block)
-        proc.stdin.close()
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - start
-    if status != 0:
-        err = proc.stderr.read().decode() if proc.stderr else ""
-        raise RuntimeError(f"{cmd} failed ({status}): {err[-2000:]}")
-    return seconds, usage.ru_maxrss / 1024
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -109,19 +82,17 @@ def main(argv: list[str] | None = None) -> int:
         admin_client(server).create_bucket(Bucket="bench")
         env = _env(server, args.concurrency)
         target = str(Path(tmp) / "download.bin")
-        rows.append(("baseline", *measure([*me, "baseline", "0", "-"], env)))
-        rows.append(("put-stream", *measure([*me, "put-stream", str(size), "-"], env, feed=size)))
-        rows.append(("download", *measure([*me, "download", str(size), target], env)))
+        rows.append(("baseline", *run([*me, "baseline", "0", "-"], env)))
+        rows.append(("put-stream", *run([*me, "put-stream", str(size), "-"], env, feed=size)))
+        rows.append(("download", *run([*me, "download", str(size), target], env)))
         if Path(target).stat().st_size != size:
             raise RuntimeError("the download is not the size uploaded")
         sync = [sys.executable, "-m", "storage_runtime", "sync", "--no-progress"]
         src = Path(tmp) / "up"
         src.mkdir()
         os.replace(target, src / "one.bin")
-        rows.append(("sync-up", *measure([*sync, str(src), "s3://bench/sync/"], env)))
-        rows.append(
-            ("sync-down", *measure([*sync, "s3://bench/sync/", str(Path(tmp) / "down")], env))
-        )
+        rows.append(("sync-up", *run([*sync, str(src), "s3://bench/sync/"], env)))
+        rows.append(("sync-down", *run([*sync, "s3://bench/sync/", str(Path(tmp) / "down")], env)))
     baseline = rows[0][2]
     parts = (args.concurrency + 1) * 8
     promise = baseline + parts + SLACK_MIB

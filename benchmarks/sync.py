@@ -16,6 +16,7 @@ and direction: >= 1.0 against aws s3 sync, >= 0.8 against s5cmd; our peak RSS < 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import shutil
 import statistics
@@ -106,12 +107,24 @@ def commands(
     raise ValueError(tool)
 
 
-def run(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """(wall seconds, peak RSS MiB) of one process."""
+def run(cmd: list[str], env: dict[str, str], feed: int = 0) -> tuple[float, float]:
+    """(wall seconds, peak RSS MiB) of one process; `feed` bytes of a pattern piped to its
+    stdin (benchmarks.memory's non-seekable upload)."""
     start = time.perf_counter()
     proc = subprocess.Popen(
-        cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT
+        cmd,
+        env=env,
+        cwd=ROOT,
+        stdin=subprocess.PIPE if feed else subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
+    if feed:
+        assert proc.stdin is not None
+        block = hashlib.sha256(b"memory").digest() * (MiB // 32)
+        for _ in range(feed // MiB):
+            proc.stdin.write(block)
+        proc.stdin.close()
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
     if status != 0:
