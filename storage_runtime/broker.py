@@ -43,7 +43,6 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from storage_runtime.checksums import (
-    CHECKSUM_HEADER,
     NO_CHECKSUM_CHOICES,
     ConfirmedUpload,
     NoChecksum,
@@ -455,13 +454,10 @@ class Broker:
         presigned = self.store.presign_put(
             key, content_type=content_type, content_length=size, sha256=sha256
         )
-        headers = {"Content-Type": content_type}
-        if sha256 is not None:
-            headers[CHECKSUM_HEADER] = sha256
         return {
             "upload_url": presigned.url,
             "public_url": self._public_url(key),
-            "headers": headers,
+            "headers": presigned.browser_headers,
             "expires_sec": presigned.expires_in,
             "object_key": key,
             "content_type": content_type,
