@@ -30,12 +30,13 @@ store's), `asgi_app(broker)` mounts it in any ASGI server or framework, and `ser
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import json
 import logging
 import math
 import re
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -50,14 +51,12 @@ from storage_runtime.checksums import (
     sha256_base64,
 )
 from storage_runtime.errors import (
-    CLIENT_FAILURES,
     InvalidChecksumError,
     InvalidKeyError,
     PresignError,
     StorageError,
     UploadNotConfirmedError,
     UploadTooLargeError,
-    translate,
 )
 from storage_runtime.files import content_type_for, valid_content_type
 from storage_runtime.keys import validate_key
@@ -416,12 +415,15 @@ class Broker:
             "public_url": done.public_url,
         }
 
-    def _client_call(self, op: str, key: str, call: Callable[[], Any]) -> Any:
-        """A client call whose failures leave as StorageError (NoSuchUpload as a Refusal)."""
-        try:
-            return call()
-        except CLIENT_FAILURES as err:
-            if isinstance(err, ClientError) and _client_code(err) == "NoSuchUpload":
+    @contextlib.contextmanager
+    def _upload_errors(self, op: str, key: str) -> Iterator[None]:
+        """The store's translation of client failures, but NoSuchUpload as a Refusal."""
+        with self.store._errors(op, key):
+            try:
+                yield
+            except ClientError as err:
+                if _client_code(err) != "NoSuchUpload":
+                    raise
                 raise Refusal(
                     409,
                     "upload_not_found",
@@ -429,13 +431,6 @@ class Broker:
                     field="upload_id",
                     check="missing",
                 ) from None
-            raise translate(
-                err,
-                op=op,
-                bucket=self.store.bucket,
-                key=key,
-                endpoint=self.store.settings.endpoint_url,
-            ) from err
 
     # ------------------------------------------------------------------------ endpoints
 
@@ -524,14 +519,11 @@ class Broker:
         }
 
     def _listed_parts(self, key: str, upload_id: str) -> list[dict[str, Any]]:
-        def listing() -> list[dict[str, Any]]:
-            found: list[dict[str, Any]] = []
-            paginator = self.store.client.get_paginator("list_parts")
+        parts: list[dict[str, Any]] = []
+        paginator = self.store.client.get_paginator("list_parts")
+        with self._upload_errors("list_parts", key):
             for page in paginator.paginate(Bucket=self.store.bucket, Key=key, UploadId=upload_id):
-                found += page.get("Parts", [])
-            return found
-
-        parts: list[dict[str, Any]] = self._client_call("list_parts", key, listing)
+                parts += page.get("Parts", [])
         return sorted(parts, key=lambda p: int(p["PartNumber"]))
 
     def complete_multipart(self, payload: dict[str, Any]) -> dict[str, Any]:
@@ -589,18 +581,15 @@ class Broker:
                         "etag",
                         f"part {number}: ETag {by_number[number]} arrived, {etag} declared",
                     )
-        result = self._client_call(
-            "complete_multipart_upload",
-            key,
-            lambda: self.store.client.complete_multipart_upload(
+        with self._upload_errors("complete_multipart_upload", key):
+            result = self.store.client.complete_multipart_upload(
                 Bucket=self.store.bucket,
                 Key=key,
                 UploadId=upload_id,
                 MultipartUpload={
                     "Parts": [{"PartNumber": p["PartNumber"], "ETag": p["ETag"]} for p in listed]
                 },
-            ),
-        )
+            )
         confirmed = self.store.confirm_upload(key, size=size, etag=str(result.get("ETag", "")))
         return self._record(confirmed, multipart=True)
 
@@ -608,13 +597,10 @@ class Broker:
         key = self._key(payload)
         upload_id = _text(payload, "upload_id")
         try:
-            self._client_call(
-                "abort_multipart_upload",
-                key,
-                lambda: self.store.client.abort_multipart_upload(
+            with self._upload_errors("abort_multipart_upload", key):
+                self.store.client.abort_multipart_upload(
                     Bucket=self.store.bucket, Key=key, UploadId=upload_id
-                ),
-            )
+                )
         except Refusal as refusal:
             if refusal.error != "upload_not_found":
                 raise  # already gone: aborting twice is not an error
