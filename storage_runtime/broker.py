@@ -384,26 +384,17 @@ class Broker:
         base = self.store.settings.public_base_url
         return public_url(base, key) if base else None
 
-    def _record(
-        self,
-        confirmed: ConfirmedUpload,
-        *,
-        multipart: bool,
-    ) -> dict[str, Any]:
-        return self._confirmed(
-            CompletedUpload(
-                confirmed.key,
-                confirmed.size,
-                confirmed.etag,
-                confirmed.content_type,
-                self._public_url(confirmed.key),
-                confirmed.sha256,
-                multipart=multipart,
-                checks=confirmed.checks,
-            )
+    def _record(self, confirmed: ConfirmedUpload, *, multipart: bool) -> dict[str, Any]:
+        done = CompletedUpload(
+            confirmed.key,
+            confirmed.size,
+            confirmed.etag,
+            confirmed.content_type,
+            self._public_url(confirmed.key),
+            confirmed.sha256,
+            multipart=multipart,
+            checks=confirmed.checks,
         )
-
-    def _confirmed(self, done: CompletedUpload) -> dict[str, Any]:
         if self.on_complete is not None:
             self.on_complete(done)
         log.info("upload of %s confirmed (%d bytes)", done.object_key, done.size_bytes)
