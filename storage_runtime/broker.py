@@ -65,14 +65,6 @@ from storage_runtime.urls import public_url
 
 log = logging.getLogger(__name__)
 
-ENDPOINTS = (
-    "presign-put",
-    "complete",
-    "delete",
-    "presign-multipart",
-    "complete-multipart",
-    "abort-multipart",
-)
 #: The largest request body read (a complete-multipart listing 10,000 parts is ~700 KB).
 MAX_BODY_BYTES = 1024 * 1024
 MIN_PART_BYTES = 5 * MiB  # S3 and R2 refuse smaller parts (but the last)
@@ -244,14 +236,15 @@ class Broker:
     ) -> None:
         self.store, self.config, self.on_complete = store, config, on_complete
         self._tokens = [t.encode() for t in config.tokens]
-        self._routes: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
-            f"{config.base_path}/presign-put": self.presign_put,
-            f"{config.base_path}/complete": self.complete,
-            f"{config.base_path}/delete": self.delete,
-            f"{config.base_path}/presign-multipart": self.presign_multipart,
-            f"{config.base_path}/complete-multipart": self.complete_multipart,
-            f"{config.base_path}/abort-multipart": self.abort_multipart,
+        endpoints: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+            "presign-put": self.presign_put,
+            "complete": self.complete,
+            "delete": self.delete,
+            "presign-multipart": self.presign_multipart,
+            "complete-multipart": self.complete_multipart,
+            "abort-multipart": self.abort_multipart,
         }
+        self._routes = {f"{config.base_path}/{name}": call for name, call in endpoints.items()}
 
     def __repr__(self) -> str:
         return f"Broker({self.store!r}, {self.config!r})"
@@ -265,10 +258,7 @@ class Broker:
         try:
             if route is None:
                 raise Refusal(
-                    404,
-                    "not_found",
-                    f"no endpoint {path!r}; endpoints: "
-                    + ", ".join(f"{self.config.base_path}/{e}" for e in ENDPOINTS),
+                    404, "not_found", f"no endpoint {path!r}; endpoints: " + ", ".join(self._routes)
                 )
             if method.upper() != "POST":
                 raise Refusal(405, "method_not_allowed", f"{method} {path}: only POST is accepted")
