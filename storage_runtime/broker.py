@@ -185,6 +185,21 @@ class Refusal(Exception):
             extra,
         )
 
+    def reply(self, key: str | None = None) -> Reply:
+        """The JSON error answer, naming `key` when the request named one."""
+        body: dict[str, Any] = {"status": "error", "error": self.error, "message": self.message}
+        if self.field:
+            body["field"] = self.field
+        if key is not None:
+            body["object_key"] = key
+        body.update(self.extra)
+        headers = _JSON
+        if self.status == 401:
+            headers = (*_JSON, ("WWW-Authenticate", 'Bearer realm="storage"'))
+        elif self.status == 405:
+            headers = (*_JSON, ("Allow", "POST"))
+        return Reply(self.status, body, headers)
+
 
 def _text(payload: Mapping[str, Any], name: str, *, required: bool = True) -> str | None:
     value = payload.get(name)
@@ -267,39 +282,19 @@ class Broker:
             key = payload.get("object_key") if isinstance(payload.get("object_key"), str) else None
             return Reply(200, route(payload))
         except Refusal as refusal:
-            return self._refused(refusal, key)
+            return refusal.reply(key)
         except UploadNotConfirmedError as err:
-            return self._refused(
-                Refusal(409, "upload_not_confirmed", str(err), check=err.check), key
-            )
+            return Refusal(409, "upload_not_confirmed", str(err), check=err.check).reply(key)
         except UploadTooLargeError as err:
-            return self._refused(Refusal(413, "too_large", str(err), field="content_length"), key)
+            return Refusal(413, "too_large", str(err), field="content_length").reply(key)
         except (PresignError, InvalidChecksumError) as err:
-            return self._refused(Refusal(400, "invalid_request", str(err)), key)
+            return Refusal(400, "invalid_request", str(err)).reply(key)
         except StorageError as err:
             log.warning("object store failed for %s: %s", path, err)
-            return self._refused(Refusal(502, "storage_error", str(err)), key)
+            return Refusal(502, "storage_error", str(err)).reply(key)
         except Exception:
             log.exception("broker: %s %s failed", method, path)
-            return self._refused(Refusal(500, "internal_error", "internal error (logged)"), key)
-
-    def _refused(self, refusal: Refusal, key: str | None) -> Reply:
-        body: dict[str, Any] = {
-            "status": "error",
-            "error": refusal.error,
-            "message": refusal.message,
-        }
-        if refusal.field:
-            body["field"] = refusal.field
-        if key is not None:
-            body["object_key"] = key
-        body.update(refusal.extra)
-        headers = _JSON
-        if refusal.status == 401:
-            headers = (*_JSON, ("WWW-Authenticate", 'Bearer realm="storage"'))
-        elif refusal.status == 405:
-            headers = (*_JSON, ("Allow", "POST"))
-        return Reply(refusal.status, body, headers)
+            return Refusal(500, "internal_error", "internal error (logged)").reply(key)
 
     def _authorise(self, headers: Mapping[str, str]) -> None:
         given = ""
@@ -630,10 +625,7 @@ def asgi_app(broker: Broker) -> Callable[[Scope, Receive, Send], Awaitable[None]
         root, path = scope.get("root_path", ""), scope["path"]
         full = path if not root or path.startswith(root) else root + path
         if too_large:
-            reply = Reply(
-                413,
-                {"status": "error", "error": "too_large", "message": "request body too large"},
-            )
+            reply = Refusal(413, "too_large", "request body too large").reply()
         else:
             reply = await asyncio.to_thread(
                 broker.handle, scope["method"], full, headers, b"".join(chunks)
@@ -684,10 +676,8 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             size = -1
         if size < 0 or size > MAX_BODY_BYTES:
-            reply = Reply(
-                413 if size > 0 else 400,
-                {"status": "error", "error": "invalid_request", "message": "bad Content-Length"},
-            )
+            status = 413 if size > 0 else 400
+            reply = Refusal(status, "invalid_request", "bad Content-Length").reply()
             self.close_connection = True
         else:
             body = self.rfile.read(size) if size else b""
