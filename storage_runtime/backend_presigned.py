@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 from storage_runtime.checksums import CHECKSUM_HEADER, sha256_of
 from storage_runtime.direct import RETRY_STATUS, backoff
@@ -43,6 +43,7 @@ from storage_runtime.settings import Settings
 from storage_runtime.store import MiB
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 TIMEOUT_SECONDS = 30
 #: Parts in flight at once: enough to fill a link, few enough for a render node's memory and
 #: sockets (parts stream from disk, so memory does not grow with the part size).
@@ -100,6 +101,32 @@ class BackendPresignedUploader:
 
     # ------------------------------------------------------------------ backend calls
 
+    def _retried(
+        self,
+        send: Callable[[], T],
+        retry_status: frozenset[int],
+        failed: Callable[[str, int | None], StorageUploadError],
+        *,
+        explained: bool = False,
+    ) -> T:
+        """`send()`, again on `retry_status` and dropped connections (STORAGE_MAX_ATTEMPTS,
+        backoff with jitter); `failed(problem, status)` is raised when it gives up.
+        `explained`: the problem quotes a JSON error body (the broker's refusals)."""
+        problem, status = "", None
+        for attempt in range(1, self.attempts + 1):
+            try:
+                return send()
+            except urllib.error.HTTPError as err:
+                problem, status = f"HTTP {err.code}{_detail(err) if explained else ''}", err.code
+                if err.code not in retry_status:
+                    raise failed(problem, status) from err
+            except (urllib.error.URLError, OSError, http.client.HTTPException) as err:
+                problem, status = str(getattr(err, "reason", err)), None
+            if attempt < self.attempts:
+                log.info("%s, attempt %d of %d", problem, attempt, self.attempts)
+                backoff(attempt)
+        raise failed(problem, status)
+
     def _call(
         self, path: str, payload: dict[str, Any], *, key: str, step: str, label: str
     ) -> dict[str, Any]:
@@ -108,35 +135,24 @@ class BackendPresignedUploader:
             "Authorization": f"Bearer {self.settings.backend_service_token}",
             "Content-Type": "application/json",
         }
-        problem, status = "", None
-        for attempt in range(1, self.attempts + 1):
+
+        def send() -> bytes:
             request = urllib.request.Request(
                 self.base + path, data=data, method="POST", headers=headers
             )
-            try:
-                with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                    body = response.read()
-                break
-            except urllib.error.HTTPError as err:
-                problem, status = f"HTTP {err.code}{_detail(err)}", err.code
-                if err.code not in BACKEND_RETRY_STATUS:
-                    raise StorageUploadError(
-                        key, f"{label} failed: {problem}", step=step, status=err.code
-                    ) from err
-            except (urllib.error.URLError, OSError, http.client.HTTPException) as err:
-                problem, status = str(getattr(err, "reason", err)), None
-            if attempt < self.attempts:
-                backoff(attempt)
-        else:
-            raise StorageUploadError(key, f"{label} failed: {problem}", step=step, status=status)
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                return bytes(response.read())
+
+        def failed(problem: str, status: int | None) -> StorageUploadError:
+            return StorageUploadError(key, f"{label} failed: {problem}", step=step, status=status)
+
+        body = self._retried(send, BACKEND_RETRY_STATUS, failed, explained=True)
         try:
             answer = json.loads(body or b"{}")
         except ValueError as err:
-            raise StorageUploadError(
-                key, f"{label} failed: response is not JSON", step=step
-            ) from err
+            raise failed("response is not JSON", None) from err
         if not isinstance(answer, dict):
-            raise StorageUploadError(key, f"{label} failed: response is not an object", step=step)
+            raise failed("response is not an object", None)
         return answer
 
     def _presign(self, path: str, request: dict[str, Any], key: str) -> dict[str, Any]:
@@ -330,37 +346,26 @@ class BackendPresignedUploader:
             for f in futures:
                 f.cancel()  # parts not started yet are not sent after a failure
             for f in finished:
-                if f.exception() is not None:
-                    raise f.exception()  # type: ignore[misc]
-            for f in futures:
-                f.result()
+                f.result()  # raises the failure; without one, every part is in `finished`
         return etags
 
     def _put(self, url: str, body: Callable[[], IO[bytes]], headers: dict[str, str]) -> str:
         """PUT to a presigned URL, retried on 429/5xx and dropped connections; the ETag."""
-        problem, status = "", None
-        for attempt in range(1, self.attempts + 1):
-            try:
-                with contextlib.closing(body()) as stream:
-                    request = urllib.request.Request(
-                        url, data=stream, method="PUT", headers=headers
-                    )
-                    with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                        return str(response.headers.get("ETag", ""))
-            except FileChangedError as err:
-                raise StorageUploadError(url, str(err), step="upload") from err
-            except urllib.error.HTTPError as err:
-                problem, status = f"HTTP {err.code}", err.code
-                if err.code not in RETRY_STATUS:
-                    break
-            except (urllib.error.URLError, OSError, http.client.HTTPException) as err:
-                problem, status = str(getattr(err, "reason", err)), None
-            if attempt < self.attempts:
-                log.info("PUT failed (%s), attempt %d of %d", problem, attempt, self.attempts)
-                backoff(attempt)
-        raise StorageUploadError(
-            url, f"Upload to presigned URL failed: {problem}", step="upload", status=status
-        )
+
+        def send() -> str:
+            with contextlib.closing(body()) as stream:
+                request = urllib.request.Request(url, data=stream, method="PUT", headers=headers)
+                with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                    return str(response.headers.get("ETag", ""))
+
+        def failed(problem: str, status: int | None) -> StorageUploadError:
+            reason = f"Upload to presigned URL failed: {problem}"
+            return StorageUploadError(url, reason, step="upload", status=status)
+
+        try:
+            return self._retried(send, RETRY_STATUS, failed)
+        except FileChangedError as err:
+            raise StorageUploadError(url, str(err), step="upload") from err
 
     def delete_object(self, key: str) -> None:
         validate_key(key)

@@ -30,12 +30,13 @@ store's), `asgi_app(broker)` mounts it in any ASGI server or framework, and `ser
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import json
 import logging
 import math
 import re
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -43,7 +44,6 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from storage_runtime.checksums import (
-    CHECKSUM_HEADER,
     NO_CHECKSUM_CHOICES,
     ConfirmedUpload,
     NoChecksum,
@@ -51,14 +51,12 @@ from storage_runtime.checksums import (
     sha256_base64,
 )
 from storage_runtime.errors import (
-    CLIENT_FAILURES,
     InvalidChecksumError,
     InvalidKeyError,
     PresignError,
     StorageError,
     UploadNotConfirmedError,
     UploadTooLargeError,
-    translate,
 )
 from storage_runtime.files import content_type_for, valid_content_type
 from storage_runtime.keys import validate_key
@@ -67,14 +65,6 @@ from storage_runtime.urls import public_url
 
 log = logging.getLogger(__name__)
 
-ENDPOINTS = (
-    "presign-put",
-    "complete",
-    "delete",
-    "presign-multipart",
-    "complete-multipart",
-    "abort-multipart",
-)
 #: The largest request body read (a complete-multipart listing 10,000 parts is ~700 KB).
 MAX_BODY_BYTES = 1024 * 1024
 MIN_PART_BYTES = 5 * MiB  # S3 and R2 refuse smaller parts (but the last)
@@ -195,6 +185,21 @@ class Refusal(Exception):
             extra,
         )
 
+    def reply(self, key: str | None = None) -> Reply:
+        """The JSON error answer, naming `key` when the request named one."""
+        body: dict[str, Any] = {"status": "error", "error": self.error, "message": self.message}
+        if self.field:
+            body["field"] = self.field
+        if key is not None:
+            body["object_key"] = key
+        body.update(self.extra)
+        headers = _JSON
+        if self.status == 401:
+            headers = (*_JSON, ("WWW-Authenticate", 'Bearer realm="storage"'))
+        elif self.status == 405:
+            headers = (*_JSON, ("Allow", "POST"))
+        return Reply(self.status, body, headers)
+
 
 def _text(payload: Mapping[str, Any], name: str, *, required: bool = True) -> str | None:
     value = payload.get(name)
@@ -246,14 +251,15 @@ class Broker:
     ) -> None:
         self.store, self.config, self.on_complete = store, config, on_complete
         self._tokens = [t.encode() for t in config.tokens]
-        self._routes: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
-            f"{config.base_path}/presign-put": self.presign_put,
-            f"{config.base_path}/complete": self.complete,
-            f"{config.base_path}/delete": self.delete,
-            f"{config.base_path}/presign-multipart": self.presign_multipart,
-            f"{config.base_path}/complete-multipart": self.complete_multipart,
-            f"{config.base_path}/abort-multipart": self.abort_multipart,
+        endpoints: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+            "presign-put": self.presign_put,
+            "complete": self.complete,
+            "delete": self.delete,
+            "presign-multipart": self.presign_multipart,
+            "complete-multipart": self.complete_multipart,
+            "abort-multipart": self.abort_multipart,
         }
+        self._routes = {f"{config.base_path}/{name}": call for name, call in endpoints.items()}
 
     def __repr__(self) -> str:
         return f"Broker({self.store!r}, {self.config!r})"
@@ -267,10 +273,7 @@ class Broker:
         try:
             if route is None:
                 raise Refusal(
-                    404,
-                    "not_found",
-                    f"no endpoint {path!r}; endpoints: "
-                    + ", ".join(f"{self.config.base_path}/{e}" for e in ENDPOINTS),
+                    404, "not_found", f"no endpoint {path!r}; endpoints: " + ", ".join(self._routes)
                 )
             if method.upper() != "POST":
                 raise Refusal(405, "method_not_allowed", f"{method} {path}: only POST is accepted")
@@ -279,39 +282,19 @@ class Broker:
             key = payload.get("object_key") if isinstance(payload.get("object_key"), str) else None
             return Reply(200, route(payload))
         except Refusal as refusal:
-            return self._refused(refusal, key)
+            return refusal.reply(key)
         except UploadNotConfirmedError as err:
-            return self._refused(
-                Refusal(409, "upload_not_confirmed", str(err), check=err.check), key
-            )
+            return Refusal(409, "upload_not_confirmed", str(err), check=err.check).reply(key)
         except UploadTooLargeError as err:
-            return self._refused(Refusal(413, "too_large", str(err), field="content_length"), key)
+            return Refusal(413, "too_large", str(err), field="content_length").reply(key)
         except (PresignError, InvalidChecksumError) as err:
-            return self._refused(Refusal(400, "invalid_request", str(err)), key)
+            return Refusal(400, "invalid_request", str(err)).reply(key)
         except StorageError as err:
             log.warning("object store failed for %s: %s", path, err)
-            return self._refused(Refusal(502, "storage_error", str(err)), key)
+            return Refusal(502, "storage_error", str(err)).reply(key)
         except Exception:
             log.exception("broker: %s %s failed", method, path)
-            return self._refused(Refusal(500, "internal_error", "internal error (logged)"), key)
-
-    def _refused(self, refusal: Refusal, key: str | None) -> Reply:
-        body: dict[str, Any] = {
-            "status": "error",
-            "error": refusal.error,
-            "message": refusal.message,
-        }
-        if refusal.field:
-            body["field"] = refusal.field
-        if key is not None:
-            body["object_key"] = key
-        body.update(refusal.extra)
-        headers = _JSON
-        if refusal.status == 401:
-            headers = (*_JSON, ("WWW-Authenticate", 'Bearer realm="storage"'))
-        elif refusal.status == 405:
-            headers = (*_JSON, ("Allow", "POST"))
-        return Reply(refusal.status, body, headers)
+            return Refusal(500, "internal_error", "internal error (logged)").reply(key)
 
     def _authorise(self, headers: Mapping[str, str]) -> None:
         given = ""
@@ -386,26 +369,17 @@ class Broker:
         base = self.store.settings.public_base_url
         return public_url(base, key) if base else None
 
-    def _record(
-        self,
-        confirmed: ConfirmedUpload,
-        *,
-        multipart: bool,
-    ) -> dict[str, Any]:
-        return self._confirmed(
-            CompletedUpload(
-                confirmed.key,
-                confirmed.size,
-                confirmed.etag,
-                confirmed.content_type,
-                self._public_url(confirmed.key),
-                confirmed.sha256,
-                multipart=multipart,
-                checks=confirmed.checks,
-            )
+    def _record(self, confirmed: ConfirmedUpload, *, multipart: bool) -> dict[str, Any]:
+        done = CompletedUpload(
+            confirmed.key,
+            confirmed.size,
+            confirmed.etag,
+            confirmed.content_type,
+            self._public_url(confirmed.key),
+            confirmed.sha256,
+            multipart=multipart,
+            checks=confirmed.checks,
         )
-
-    def _confirmed(self, done: CompletedUpload) -> dict[str, Any]:
         if self.on_complete is not None:
             self.on_complete(done)
         log.info("upload of %s confirmed (%d bytes)", done.object_key, done.size_bytes)
@@ -417,12 +391,15 @@ class Broker:
             "public_url": done.public_url,
         }
 
-    def _client_call(self, op: str, key: str, call: Callable[[], Any]) -> Any:
-        """A client call whose failures leave as StorageError (NoSuchUpload as a Refusal)."""
-        try:
-            return call()
-        except CLIENT_FAILURES as err:
-            if isinstance(err, ClientError) and _client_code(err) == "NoSuchUpload":
+    @contextlib.contextmanager
+    def _upload_errors(self, op: str, key: str) -> Iterator[None]:
+        """The store's translation of client failures, but NoSuchUpload as a Refusal."""
+        with self.store._errors(op, key):
+            try:
+                yield
+            except ClientError as err:
+                if _client_code(err) != "NoSuchUpload":
+                    raise
                 raise Refusal(
                     409,
                     "upload_not_found",
@@ -430,13 +407,6 @@ class Broker:
                     field="upload_id",
                     check="missing",
                 ) from None
-            raise translate(
-                err,
-                op=op,
-                bucket=self.store.bucket,
-                key=key,
-                endpoint=self.store.settings.endpoint_url,
-            ) from err
 
     # ------------------------------------------------------------------------ endpoints
 
@@ -455,13 +425,10 @@ class Broker:
         presigned = self.store.presign_put(
             key, content_type=content_type, content_length=size, sha256=sha256
         )
-        headers = {"Content-Type": content_type}
-        if sha256 is not None:
-            headers[CHECKSUM_HEADER] = sha256
         return {
             "upload_url": presigned.url,
             "public_url": self._public_url(key),
-            "headers": headers,
+            "headers": presigned.browser_headers,
             "expires_sec": presigned.expires_in,
             "object_key": key,
             "content_type": content_type,
@@ -528,14 +495,11 @@ class Broker:
         }
 
     def _listed_parts(self, key: str, upload_id: str) -> list[dict[str, Any]]:
-        def listing() -> list[dict[str, Any]]:
-            found: list[dict[str, Any]] = []
-            paginator = self.store.client.get_paginator("list_parts")
+        parts: list[dict[str, Any]] = []
+        paginator = self.store.client.get_paginator("list_parts")
+        with self._upload_errors("list_parts", key):
             for page in paginator.paginate(Bucket=self.store.bucket, Key=key, UploadId=upload_id):
-                found += page.get("Parts", [])
-            return found
-
-        parts: list[dict[str, Any]] = self._client_call("list_parts", key, listing)
+                parts += page.get("Parts", [])
         return sorted(parts, key=lambda p: int(p["PartNumber"]))
 
     def complete_multipart(self, payload: dict[str, Any]) -> dict[str, Any]:
@@ -593,18 +557,15 @@ class Broker:
                         "etag",
                         f"part {number}: ETag {by_number[number]} arrived, {etag} declared",
                     )
-        result = self._client_call(
-            "complete_multipart_upload",
-            key,
-            lambda: self.store.client.complete_multipart_upload(
+        with self._upload_errors("complete_multipart_upload", key):
+            result = self.store.client.complete_multipart_upload(
                 Bucket=self.store.bucket,
                 Key=key,
                 UploadId=upload_id,
                 MultipartUpload={
                     "Parts": [{"PartNumber": p["PartNumber"], "ETag": p["ETag"]} for p in listed]
                 },
-            ),
-        )
+            )
         confirmed = self.store.confirm_upload(key, size=size, etag=str(result.get("ETag", "")))
         return self._record(confirmed, multipart=True)
 
@@ -612,13 +573,10 @@ class Broker:
         key = self._key(payload)
         upload_id = _text(payload, "upload_id")
         try:
-            self._client_call(
-                "abort_multipart_upload",
-                key,
-                lambda: self.store.client.abort_multipart_upload(
+            with self._upload_errors("abort_multipart_upload", key):
+                self.store.client.abort_multipart_upload(
                     Bucket=self.store.bucket, Key=key, UploadId=upload_id
-                ),
-            )
+                )
         except Refusal as refusal:
             if refusal.error != "upload_not_found":
                 raise  # already gone: aborting twice is not an error
@@ -667,10 +625,7 @@ def asgi_app(broker: Broker) -> Callable[[Scope, Receive, Send], Awaitable[None]
         root, path = scope.get("root_path", ""), scope["path"]
         full = path if not root or path.startswith(root) else root + path
         if too_large:
-            reply = Reply(
-                413,
-                {"status": "error", "error": "too_large", "message": "request body too large"},
-            )
+            reply = Refusal(413, "too_large", "request body too large").reply()
         else:
             reply = await asyncio.to_thread(
                 broker.handle, scope["method"], full, headers, b"".join(chunks)
@@ -721,10 +676,8 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             size = -1
         if size < 0 or size > MAX_BODY_BYTES:
-            reply = Reply(
-                413 if size > 0 else 400,
-                {"status": "error", "error": "invalid_request", "message": "bad Content-Length"},
-            )
+            status = 413 if size > 0 else 400
+            reply = Refusal(status, "invalid_request", "bad Content-Length").reply()
             self.close_connection = True
         else:
             body = self.rfile.read(size) if size else b""

@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Literal
+from typing import IO, Literal, get_args
 
 from storage_runtime.errors import InvalidChecksumError
 
@@ -34,7 +34,7 @@ BROWSER_UPLOAD_HEADERS = ("Content-Type", CHECKSUM_HEADER)
 #: What `confirm_upload` does when the stored object carries no SHA-256 checksum (moto keeps
 #: none; S3, R2 and SeaweedFS keep the one a signed upload sent, and none for other uploads).
 NoChecksum = Literal["refuse", "download", "accept"]
-NO_CHECKSUM_CHOICES: tuple[str, ...] = ("refuse", "download", "accept")
+NO_CHECKSUM_CHOICES: tuple[str, ...] = get_args(NoChecksum)
 
 
 def sha256_base64(value: str | bytes) -> str:
@@ -57,10 +57,6 @@ def sha256_base64(value: str | bytes) -> str:
             "(44 characters, as x-amz-checksum-sha256) or 64 hex characters"
         )
     return base64.b64encode(digest).decode("ascii")
-
-
-def sha256_hex(value: str | bytes) -> str:
-    return base64.b64decode(sha256_base64(value)).hex()
 
 
 def digest_chunks(chunks: Iterable[bytes]) -> str:

@@ -323,9 +323,10 @@ def _verify(response: dict[str, Any], written: int, sha256: bytes, md5: str) -> 
 def _remove_leftovers(target: Path) -> None:
     """Temporary files and directories of `target` from earlier holders of its lock (who
     died: the lock is ours now, so nobody else is writing them)."""
+    name = temp_target(temp_name(target))  # the target's name as its temporary names carry it
     with contextlib.suppress(FileNotFoundError):
         for entry in target.parent.iterdir():
-            if temp_target(entry.name) == temp_target(temp_name(target)):
+            if temp_target(entry.name) == name:
                 log.info("removing %s, left by an interrupted download", entry)
                 if entry.is_dir() and not entry.is_symlink():
                     shutil.rmtree(entry, ignore_errors=True)

@@ -10,7 +10,7 @@ import contextlib
 import hashlib
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -56,14 +56,11 @@ class FaultyBroker(Broker):
 class Backend:
     broker: FaultyBroker
     url: str
-    store: ObjectStore
-    completed: list[CompletedUpload] = field(default_factory=list)
+    completed: list[CompletedUpload]
 
-
-def start(broker: FaultyBroker, store: ObjectStore) -> tuple[Backend, BrokerServer]:
-    server = BrokerServer(broker, ("127.0.0.1", 0))
-    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-    return Backend(broker, server.url, store), server
+    @property
+    def store(self) -> ObjectStore:
+        return self.broker.store
 
 
 @pytest.fixture
@@ -87,10 +84,10 @@ def running_backend(settings: Settings, s3_server: S3Server) -> Iterator[Backend
     )
     broker = FaultyBroker(store, config, on_complete=completed.append)
     broker.fail = {}
-    state, server = start(broker, store)
-    state.completed = completed
+    server = BrokerServer(broker, ("127.0.0.1", 0))
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     try:
-        yield state
+        yield Backend(broker, server.url, completed)
     finally:
         server.shutdown()
         server.server_close()

@@ -22,13 +22,12 @@ from storage_runtime.__main__ import main
 from storage_runtime.broker import Broker, BrokerConfig, CompletedUpload, Reply, asgi_app
 from storage_runtime.store import MiB
 from tests.storage_runtime.conftest import has, run_async
+from tests.storage_runtime.test_backend_presigned import KEY, TOKEN
 from tests.storage_runtime.test_store import http
 from tests.storage_runtime.test_sync import ROOT, cli_env
 from tests.support.seaweed import S3Server
 
-TOKEN = "service-token-for-tests-0123456789"
 NEXT_TOKEN = "the-next-quarters-token-9876543210"
-KEY = "videos/V-001/S-001/JOB-123/video.mp4"
 
 
 @pytest.fixture
