@@ -60,14 +60,20 @@ from storage_runtime.errors import (
 )
 from storage_runtime.files import content_type_for, valid_content_type
 from storage_runtime.keys import validate_key
-from storage_runtime.store import MAX_PARTS, MAX_SINGLE_PUT, MiB, ObjectStore, multipart_upload
+from storage_runtime.store import (
+    MAX_SINGLE_PUT,
+    MIN_PART_BYTES,
+    MiB,
+    ObjectStore,
+    multipart_upload,
+    part_size_for,
+)
 from storage_runtime.urls import public_url
 
 log = logging.getLogger(__name__)
 
 #: The largest request body read (a complete-multipart listing 10,000 parts is ~700 KB).
 MAX_BODY_BYTES = 1024 * 1024
-MIN_PART_BYTES = 5 * MiB  # S3 and R2 refuse smaller parts (but the last)
 MAX_PART_BYTES = 5 * 1024 * MiB
 MIN_TOKEN_CHARS = 16
 _JSON: tuple[tuple[str, str], ...] = (
@@ -452,7 +458,7 @@ class Broker:
 
     def part_size(self, size: int) -> int:
         """The configured part size, larger when 10,000 parts would not hold `size`."""
-        return max(self.config.part_size_bytes, math.ceil(size / MAX_PARTS))
+        return part_size_for(size, self.config.part_size_bytes)
 
     def presign_multipart(self, payload: dict[str, Any]) -> dict[str, Any]:
         key = self._key(payload)

@@ -60,7 +60,7 @@ from typing import Any
 
 from storage_runtime.checksums import full_object_checksum, plain_etag
 from storage_runtime.errors import InvalidKeyError, ObjectNotFoundError, StorageError
-from storage_runtime.files import create_temp, fsync_dir, temp_name, temp_target
+from storage_runtime.files import fsync_dir, replacing, temp_name, temp_target
 from storage_runtime.keys import validate_key
 from storage_runtime.store import CHUNK, ObjectStore
 
@@ -246,15 +246,9 @@ class ModelCache:
     def _fetch_file(self, key: str, target: Path) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         _remove_leftovers(target)  # a dead holder's partial download (we hold the lock)
-        fd, tmp = create_temp(target)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                self._download(key, None, out)
-            os.replace(tmp, target)
-            fsync_dir(target.parent)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
+        with replacing(target) as (out, _):
+            self._download(key, None, out)
+        fsync_dir(target.parent)
 
     def _fetch_directory(self, prefix: str, target: Path) -> None:
         objects = [o for o in self.store.list(prefix) if not o.key.endswith("/")]

@@ -65,6 +65,7 @@ log = logging.getLogger(__name__)
 MiB = 1024 * 1024
 MULTIPART_THRESHOLD = 8 * MiB
 MAX_PARTS = 10_000
+MIN_PART_BYTES = 5 * MiB  # S3 and R2 refuse smaller parts (but the last)
 MAX_SINGLE_PUT = 5 * 1024**3  # S3's (and R2's, nearly) largest single PUT
 DELETE_BATCH = 1000  # DeleteObjects takes at most 1,000 keys per request
 CHUNK = 1 * MiB
@@ -421,7 +422,7 @@ class ObjectStore:
                         Bucket=self.bucket, Key=key, Body=bytes(view), **extra
                     )
                     return PutResult(key, response["ETag"], len(view))
-                part = _part_size(len(view))
+                part = part_size_for(len(view))
                 with multipart_upload(self.client, self.bucket, key, **extra) as upload_id:
                     return self._send(key, upload_id, buffer_parts(view, part), len(view))
             if isinstance(body, os.PathLike):
@@ -455,7 +456,7 @@ class ObjectStore:
                 state.check(path, str(path))
                 response = self.client.put_object(Bucket=self.bucket, Key=key, Body=data, **extra)
                 return PutResult(key, response["ETag"], len(data))
-        part = _part_size(state.size)
+        part = part_size_for(state.size)
         with multipart_upload(self.client, self.bucket, key, **extra) as upload_id:
             return self._send(
                 key,
@@ -469,7 +470,7 @@ class ObjectStore:
         self, key: str, stream: IO[bytes], extra: dict[str, Any], size: int | None
     ) -> PutResult:
         """(s3transfer would buffer a non-seekable stream whole.)"""
-        part = _part_size(size) if size is not None else MULTIPART_THRESHOLD
+        part = part_size_for(size) if size is not None else MULTIPART_THRESHOLD
         parts = StreamParts(stream, part, self.settings.max_concurrency + 1)
         if parts.first_size < part:
             data = bytes(memoryview(parts.first)[: parts.first_size])
@@ -772,9 +773,10 @@ class ObjectStore:
                 return digest_chunks(body.iter_chunks(CHUNK))
 
 
-def _part_size(size: int) -> int:
-    """8 MiB parts, larger when needed to stay within 10,000 parts, all of one size."""
-    return max(MULTIPART_THRESHOLD, -(-size // MAX_PARTS))
+def part_size_for(size: int, minimum: int = MULTIPART_THRESHOLD) -> int:
+    """`minimum`-sized parts (8 MiB), larger when needed to stay within 10,000 parts, all of one
+    size."""
+    return max(minimum, -(-size // MAX_PARTS))
 
 
 class LocalStore:

@@ -68,7 +68,7 @@ from storage_runtime.files import (
 )
 from storage_runtime.keys import validate_key, validate_prefix
 from storage_runtime.settings import Settings
-from storage_runtime.store import PartSender, file_parts, multipart_upload
+from storage_runtime.store import MIN_PART_BYTES, PartSender, file_parts, multipart_upload
 
 log = logging.getLogger(__name__)
 
@@ -484,7 +484,7 @@ class Syncer:
             raise SettingsError(f"--concurrency {concurrency!r}; accepted: 1-256")
         if not 1 <= concurrency <= 256:
             raise SettingsError(f"--concurrency {concurrency}; accepted: 1-256")
-        if part_size < 5 * MiB:
+        if part_size < MIN_PART_BYTES:
             raise SettingsError("part size must be at least 5 MiB (S3 and R2 minimum)")
         for suffix, value in (content_types or {}).items():
             if not valid_content_type(value):
