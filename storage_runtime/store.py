@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Protocol, TypeVar
 
+from botocore.exceptions import ClientError
+
 from storage_runtime.checksums import (
     CHECKSUM_HEADER,
     NO_CHECKSUM_CHOICES,
@@ -183,6 +185,27 @@ def multipart_upload(
     else:
         if registry is not None:
             registry.closed(upload_id)
+
+
+def complete_multipart(
+    client: Any, bucket: str, key: str, upload_id: str, parts: list[dict[str, Any]], size: int
+) -> dict[str, Any]:
+    """CompleteMultipartUpload, whose answer (with its ETag) is returned. A retried Complete
+    whose first attempt timed out after the server finished it finds no upload any more: the
+    object with its final size and part count is the proof it worked (its HEAD is returned)."""
+    try:
+        response: dict[str, Any] = client.complete_multipart_upload(
+            Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
+        )
+        return response
+    except ClientError as err:
+        if err.response.get("Error", {}).get("Code") != "NoSuchUpload":
+            raise
+        head: dict[str, Any] = client.head_object(Bucket=bucket, Key=key)
+        if head["ContentLength"] != size or not str(head["ETag"]).endswith(f'-{len(parts)}"'):
+            raise
+        log.info("multipart upload of %s was completed by an earlier attempt", key)
+        return head
 
 
 def _never() -> bool:
@@ -443,10 +466,9 @@ class ObjectStore:
         finally:
             sender.close()
         before_complete()
-        response = self.client.complete_multipart_upload(
-            Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
-        )
-        return PutResult(key, response["ETag"], size() if callable(size) else size)
+        total = size() if callable(size) else size
+        response = complete_multipart(self.client, self.bucket, key, upload_id, parts, total)
+        return PutResult(key, response["ETag"], total)
 
     def _put_file(self, key: str, path: Path, extra: dict[str, Any]) -> PutResult:
         with path.open("rb") as handle:

@@ -68,7 +68,13 @@ from storage_runtime.files import (
 )
 from storage_runtime.keys import validate_key, validate_prefix
 from storage_runtime.settings import Settings
-from storage_runtime.store import MIN_PART_BYTES, PartSender, file_parts, multipart_upload
+from storage_runtime.store import (
+    MIN_PART_BYTES,
+    PartSender,
+    complete_multipart,
+    file_parts,
+    multipart_upload,
+)
 
 log = logging.getLogger(__name__)
 
@@ -751,20 +757,8 @@ class Syncer:
         size: int,
         report: Report,
     ) -> None:
-        try:
-            response = self.client.complete_multipart_upload(
-                Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
-            )
-            report.add(retried=int(response.get("ResponseMetadata", {}).get("RetryAttempts", 0)))
-        except ClientError as err:
-            # A retried Complete whose first attempt timed out after the server finished it
-            # finds no upload any more: the object with its final size is the proof it worked.
-            if err.response.get("Error", {}).get("Code") != "NoSuchUpload":
-                raise
-            head = self.client.head_object(Bucket=bucket, Key=key)
-            if head["ContentLength"] != size or not str(head["ETag"]).endswith(f'-{len(parts)}"'):
-                raise
-            log.info("multipart upload of %s was completed by an earlier attempt", key)
+        response = complete_multipart(self.client, bucket, key, upload_id, parts, size)
+        report.add(retried=int(response.get("ResponseMetadata", {}).get("RetryAttempts", 0)))
 
     def _delete_keys(self, bucket: str, keys: list[str], report: Report) -> None:
         for i in range(0, len(keys), DELETE_BATCH):

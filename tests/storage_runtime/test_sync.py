@@ -729,6 +729,32 @@ def test_delete_without_a_destination_prefix_is_refused(settings: Settings, tmp_
 
 
 @pytest.mark.parametrize("via", ["object-store", "sync"])
+def test_a_complete_answered_too_late_is_proven_by_the_object(
+    settings: Settings, tmp_path: Path, via: str
+) -> None:
+    """The server completes a multipart upload whose answer comes after the client's read
+    timeout; botocore's retry finds no upload any more (NoSuchUpload, which both test servers
+    only show through the proxy). The object with its size and part count is the proof the
+    upload worked, for the store as for sync."""
+    data = os.urandom(20 * MiB)
+    src = tree(tmp_path / "src", {"late.bin": data})
+    with FaultProxy(settings.endpoint_url or "", rate=0.0, stall_seconds=1.6) as proxy:
+        proxy.stall_once = r"^POST .*\?uploadId="  # CompleteMultipartUpload
+        proxy.retry_finds_no_upload = True
+        slow = replace(
+            settings, endpoint_url=proxy.url, read_timeout_seconds=1, connect_timeout_seconds=1
+        )
+        if via == "sync":
+            assert sync(str(src), f"s3://{settings.bucket}/late-complete/", slow).failed == []
+        else:
+            result = ObjectStore(slow).put("late-complete/late.bin", io.BytesIO(data))
+            assert result.size == len(data) and result.etag.endswith('-3"')
+    assert [mode for mode, _, _ in proxy.injected] == ["stall", "no-such-upload"]
+    assert digest(ObjectStore(settings).get("late-complete/late.bin")) == digest(data)
+    assert open_uploads(settings, "late-complete/") == []
+
+
+@pytest.mark.parametrize("via", ["object-store", "sync"])
 def test_a_create_answered_too_late_leaves_one_orphan_and_a_whole_object(
     settings: Settings, tmp_path: Path, via: str
 ) -> None:
@@ -738,7 +764,7 @@ def test_a_create_answered_too_late_leaves_one_orphan_and_a_whole_object(
     data = os.urandom(20 * MiB)
     src = tree(tmp_path / "src", {"late.bin": data})
     with FaultProxy(settings.endpoint_url or "", rate=0.0, stall_seconds=1.6) as proxy:
-        proxy.stall_once = "?uploads"
+        proxy.stall_once = r"^POST .*\?uploads"  # CreateMultipartUpload
         slow = replace(
             settings, endpoint_url=proxy.url, read_timeout_seconds=1, connect_timeout_seconds=1
         )

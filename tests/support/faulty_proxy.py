@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import http.client
 import random
+import re
 import socket
 import struct
 import threading
@@ -20,6 +21,10 @@ HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection
 SLOW_DOWN = (
     b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code>'
     b"<Message>Please reduce your request rate.</Message></Error>"
+)
+NO_SUCH_UPLOAD = (
+    b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>NoSuchUpload</Code>'
+    b"<Message>The specified upload does not exist.</Message></Error>"
 )
 
 
@@ -48,7 +53,12 @@ class FaultProxy:
         self.injected: list[tuple[str, str, str]] = []  # (mode, method, path) of every fault
         self.requests = 0
         self.hold_after: tuple[str, int] | None = None  # (substring of the path, how many pass)
-        self.stall_once: str | None = None  # stall the first request whose path contains this
+        # stall the first request whose "METHOD /path?query" this regular expression finds
+        self.stall_once: str | None = None
+        # answer the retry of the stalled request 404 NoSuchUpload, as S3 may answer a retried
+        # CompleteMultipartUpload whose first attempt completed the upload
+        self.retry_finds_no_upload = False
+        self._stalled: str | None = None
         self.held = threading.Event()
         self.release = threading.Event()
         self._seen: Counter[str] = Counter()
@@ -111,8 +121,20 @@ class FaultProxy:
                             proxy.release.wait(30)
                 mode = proxy._fault(self.command, self.path)
                 with proxy.lock:
-                    if proxy.stall_once is not None and proxy.stall_once in self.path:
+                    if proxy.retry_finds_no_upload and proxy._stalled == self.command + self.path:
+                        proxy._stalled = None
+                        proxy.injected.append(("no-such-upload", self.command, self.path))
+                        self.send_response(404)
+                        self.send_header("Content-Type", "application/xml")
+                        self.send_header("Content-Length", str(len(NO_SUCH_UPLOAD)))
+                        self.end_headers()
+                        self.wfile.write(NO_SUCH_UPLOAD)
+                        return
+                    if proxy.stall_once is not None and re.search(
+                        proxy.stall_once, f"{self.command} {self.path}"
+                    ):
                         proxy.stall_once = None
+                        proxy._stalled = self.command + self.path
                         proxy.faults["stall"] += 1
                         proxy.injected.append(("stall", self.command, self.path))
                         mode = "stall"
