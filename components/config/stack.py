@@ -7,10 +7,11 @@ import importlib.util
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
+from components.config.adoption import Imports, Kind, stack_imports
 from components.config.alarms import Alarms, AppBudget, check_batch_reports
 from components.config.cdn import Cdn
 from components.config.common import SLUG, check_kms_region, check_region, parse_date, parse_time
@@ -69,6 +70,15 @@ class StackConfig:
     key_rotation: KeyRotation = field(default_factory=KeyRotation)
     cost: CostSettings = field(default_factory=CostSettings)
     alarms: Alarms = field(default_factory=Alarms)
+
+    @cached_property
+    def _adopted(self) -> dict[tuple[str, Kind, str], Imports]:
+        return {(a.app, a.kind, a.key): a.imports for a in stack_imports(self)}
+
+    def imports(self, app: str, kind: Kind, key: str) -> Imports:
+        """The import ids of one component's adopted children (`adoption.stack_imports`, the
+        same ids `ops import` writes), by child role; empty when nothing is adopted."""
+        return self._adopted.get((app, kind, key), {})
 
 
 def _check_r2(cfg: StackSettings, problems: Problems) -> None:
