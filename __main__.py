@@ -193,7 +193,7 @@ def build_efs(cfg: StackConfig, app: str, app_cfg: AppConfig, watched: Watched) 
             SharedFileSystemArgs(
                 spec=spec,
                 names=EfsNames.of(cfg.stack, app, key, spec.creation_token),
-                expected_standard_gb=usage.gb * (1 - usage.ia_share) if usage else None,
+                expected_standard_gb=usage.standard_gb if usage else None,
                 tags=app_tags(cfg, app),
                 imports=cfg.imports(app, "efs", key),
             ),
@@ -279,11 +279,7 @@ def build_operations(cfg: StackConfig, watched: dict[str, Watched]) -> dict[str,
             app=app,
             name=names.budget(app),
             estimate_usd=aws_estimate.get(app, 0.0),
-            headroom_percent=(
-                app_cfg.budget.headroom_percent
-                if app_cfg.budget.headroom_percent is not None
-                else budgets.headroom_percent
-            ),
+            headroom_percent=budgets.headroom_percent_of(app_cfg.budget),
         )
         for app, app_cfg in cfg.apps.items()
         if app_cfg.budget.enabled and (app_cfg.s3 or app_cfg.cdn or app_cfg.efs)

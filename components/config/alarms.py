@@ -148,6 +148,10 @@ class BudgetSettings:
         check=in_range(0.01, 1_000_000),
     )
 
+    def headroom_percent_of(self, app: AppBudget) -> float:
+        """The app's own headroom, else the stack's."""
+        return self.headroom_percent if app.headroom_percent is None else app.headroom_percent
+
 
 @dataclass(frozen=True, kw_only=True)
 class AppBudget:
