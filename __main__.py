@@ -14,7 +14,7 @@ import pulumi
 
 from components.alarms import StorageAlarms, StorageAlarmsArgs
 from components.alerts import AlertTopic, AlertTopicArgs
-from components.budgets import AppBudgets, AppBudgetsArgs, PlannedBudget
+from components.budgets import APP_TAG, AppBudgets, AppBudgetsArgs, PlannedBudget
 from components.cdn import US_EAST_1, CdnArgs, CdnDistribution
 from components.config import AppConfig, StackConfig, load
 from components.config.alarms import report_bucket_key
@@ -36,8 +36,13 @@ class Watched:
     distributions: dict[str, CdnDistribution] = field(default_factory=dict)
 
 
+def stack_tags(cfg: StackConfig) -> dict[str, str]:
+    return {**cfg.tags, "stack": cfg.stack, "managed-by": "pulumi"}
+
+
 def app_tags(cfg: StackConfig, app: str) -> dict[str, str]:
-    return {**cfg.tags, "app": app, "stack": cfg.stack, "managed-by": "pulumi"}
+    """The stack's tags plus the cost-allocation tag the app's budget filters on."""
+    return {**stack_tags(cfg), APP_TAG: app}
 
 
 def build_s3(cfg: StackConfig, app: str, app_cfg: AppConfig) -> dict[str, DataBucket]:
@@ -230,7 +235,7 @@ def alarm_regions(cfg: StackConfig, watched: dict[str, Watched]) -> list[str | N
 def build_operations(cfg: StackConfig, watched: dict[str, Watched]) -> dict[str, Any]:
     """Alert topics, the alarms of every app, the budgets; what the plan's diagram shows."""
     names = OperationsNames(cfg.stack)
-    tags = {**cfg.tags, "stack": cfg.stack, "managed-by": "pulumi"}
+    tags = stack_tags(cfg)
     topics = {
         region: AlertTopic(
             f"alerts-{region or cfg.aws_region}",
