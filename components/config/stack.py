@@ -6,7 +6,7 @@ import datetime as dt
 import importlib.util
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields
 from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
@@ -60,16 +60,12 @@ class StackSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
-class StackConfig:
+class StackConfig(StackSettings):
+    """The validated settings, and the stack and region they apply to."""
+
     project: str
     stack: str
     aws_region: str
-    apps: dict[str, AppConfig]
-    tags: dict[str, str]
-    cloudflare: CloudflareSettings | None = None
-    key_rotation: KeyRotation = field(default_factory=KeyRotation)
-    cost: CostSettings = field(default_factory=CostSettings)
-    alarms: Alarms = field(default_factory=Alarms)
 
     @cached_property
     def _adopted(self) -> dict[tuple[str, Kind, str], Imports]:
@@ -370,10 +366,5 @@ def parse_stack_config(
         project=project,
         stack=stack,
         aws_region=aws_region,
-        apps=settings.apps,
-        tags=settings.tags,
-        cloudflare=settings.cloudflare,
-        key_rotation=settings.key_rotation,
-        cost=settings.cost,
-        alarms=settings.alarms,
+        **{f.name: getattr(settings, f.name) for f in fields(settings)},
     )
