@@ -14,9 +14,9 @@ import pulumi
 
 from components.alarms import StorageAlarms, StorageAlarmsArgs
 from components.alerts import AlertTopic, AlertTopicArgs
-from components.budgets import AppBudgets, AppBudgetsArgs, PlannedBudget
+from components.budgets import APP_TAG, AppBudgets, AppBudgetsArgs, PlannedBudget
 from components.cdn import US_EAST_1, CdnArgs, CdnDistribution
-from components.config import AppConfig, StackConfig, adoption, load
+from components.config import AppConfig, StackConfig, load
 from components.config.alarms import report_bucket_key
 from components.config.names import CdnNames, EfsNames, OperationsNames
 from components.efs import SharedFileSystem, SharedFileSystemArgs
@@ -36,8 +36,13 @@ class Watched:
     distributions: dict[str, CdnDistribution] = field(default_factory=dict)
 
 
+def stack_tags(cfg: StackConfig) -> dict[str, str]:
+    return {**cfg.tags, "stack": cfg.stack, "managed-by": "pulumi"}
+
+
 def app_tags(cfg: StackConfig, app: str) -> dict[str, str]:
-    return {**cfg.tags, "app": app, "stack": cfg.stack, "managed-by": "pulumi"}
+    """The stack's tags plus the cost-allocation tag the app's budget filters on."""
+    return {**stack_tags(cfg), APP_TAG: app}
 
 
 def build_s3(cfg: StackConfig, app: str, app_cfg: AppConfig) -> dict[str, DataBucket]:
@@ -46,12 +51,11 @@ def build_s3(cfg: StackConfig, app: str, app_cfg: AppConfig) -> dict[str, DataBu
     # Log targets first: a bucket's access logs need their target to exist.
     for key, spec in sorted(app_cfg.s3.items(), key=lambda kv: kv[1].access_logs is not None):
         target = buckets[spec.access_logs.bucket] if spec.access_logs else None
-        imports = adoption.s3_imports(
-            spec.name, spec.import_, f"apps.{app}.s3.{key}", home_region=cfg.aws_region
-        )
         buckets[key] = DataBucket(
             f"{app}-{key}",
-            DataBucketArgs(spec=spec, tags=tags, log_target=target, imports=imports),
+            DataBucketArgs(
+                spec=spec, tags=tags, log_target=target, imports=cfg.imports(app, "s3", key)
+            ),
         )
     return buckets
 
@@ -78,10 +82,8 @@ def s3_endpoint(
                 batch_role_name=OperationsNames(cfg.stack).batch_replication_role(app, key),
                 report_bucket=s3[report] if report else None,
                 tags=app_tags(cfg, app),
-                imports=adoption.replication_imports(bucket.spec, f"apps.{app}.s3.{key}"),
-                replica_imports=adoption.replica_imports(
-                    bucket.spec, f"apps.{app}.s3.{key}", home_region=cfg.aws_region
-                ),
+                imports=cfg.imports(app, "replication", key),
+                replica_imports=cfg.imports(app, "replica", key),
             ),
         )
         watched.replicas[key] = replica
@@ -103,11 +105,7 @@ def build_r2(cfg: StackConfig, app: str, app_cfg: AppConfig) -> dict[str, Any]:
     buckets = {
         key: R2DataBucket(
             f"{app}-{key}",
-            R2BucketArgs(
-                spec=spec,
-                account_id=account,
-                imports=adoption.r2_imports(spec, f"apps.{app}.r2.{key}", account_id=account),
-            ),
+            R2BucketArgs(spec=spec, account_id=account, imports=cfg.imports(app, "r2", key)),
         )
         for key, spec in app_cfg.r2.items()
     }
@@ -176,7 +174,7 @@ def build_cdn(
                 log_prefix=(logs.prefix or f"cloudfront/{key}/") if logs else "",
                 names=CdnNames.of(cfg.stack, app, key, len(spec.behaviors)),
                 tags=app_tags(cfg, app),
-                imports=adoption.cdn_imports(spec, f"apps.{app}.cdn.{key}"),
+                imports=cfg.imports(app, "cdn", key),
             ),
         )
         watched.distributions[key] = cdn
@@ -200,9 +198,9 @@ def build_efs(cfg: StackConfig, app: str, app_cfg: AppConfig, watched: Watched) 
             SharedFileSystemArgs(
                 spec=spec,
                 names=EfsNames.of(cfg.stack, app, key, spec.creation_token),
-                expected_standard_gb=usage.gb * (1 - usage.ia_share) if usage else None,
+                expected_standard_gb=usage.standard_gb if usage else None,
                 tags=app_tags(cfg, app),
-                imports=adoption.efs_imports(spec, f"apps.{app}.efs.{key}"),
+                imports=cfg.imports(app, "efs", key),
             ),
         )
         watched.file_systems[key] = fs
@@ -237,7 +235,7 @@ def alarm_regions(cfg: StackConfig, watched: dict[str, Watched]) -> list[str | N
 def build_operations(cfg: StackConfig, watched: dict[str, Watched]) -> dict[str, Any]:
     """Alert topics, the alarms of every app, the budgets; what the plan's diagram shows."""
     names = OperationsNames(cfg.stack)
-    tags = {**cfg.tags, "stack": cfg.stack, "managed-by": "pulumi"}
+    tags = stack_tags(cfg)
     topics = {
         region: AlertTopic(
             f"alerts-{region or cfg.aws_region}",
@@ -286,11 +284,7 @@ def build_operations(cfg: StackConfig, watched: dict[str, Watched]) -> dict[str,
             app=app,
             name=names.budget(app),
             estimate_usd=aws_estimate.get(app, 0.0),
-            headroom_percent=(
-                app_cfg.budget.headroom_percent
-                if app_cfg.budget.headroom_percent is not None
-                else budgets.headroom_percent
-            ),
+            headroom_percent=budgets.headroom_percent_of(app_cfg.budget),
         )
         for app, app_cfg in cfg.apps.items()
         if app_cfg.budget.enabled and (app_cfg.s3 or app_cfg.cdn or app_cfg.efs)

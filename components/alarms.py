@@ -85,7 +85,7 @@ class StorageAlarms(pulumi.ComponentResource):
     ) -> None:
         super().__init__("storage:index:StorageAlarms", name, None, opts)
         self._given = args
-        self.summary: list[dict[str, Any]] = []
+        self.alarms: list[dict[str, Any]] = []
         settings = args.settings
         if settings.replication.enabled:
             for key, replica in args.replicas.items():
@@ -99,8 +99,7 @@ class StorageAlarms(pulumi.ComponentResource):
         if settings.cdn.enabled:
             for key, cdn in args.distributions.items():
                 self._cdn_errors(key, cdn)
-        self.alarms = self.summary
-        self.register_outputs({"alarms": self.summary})
+        self.register_outputs({"alarms": self.alarms})
 
     # ------------------------------------------------------------------------- helpers
 
@@ -128,7 +127,7 @@ class StorageAlarms(pulumi.ComponentResource):
             region = None
         topic = args.topic_for(region)
         alarm = aws.cloudwatch.MetricAlarm(
-            f"{self._child_name(key, what)}",
+            self._child_name(key, what),
             name=alarm_name,
             alarm_description=description,
             namespace=namespace,
@@ -147,7 +146,7 @@ class StorageAlarms(pulumi.ComponentResource):
             tags=dict(args.tags),
             opts=pulumi.ResourceOptions(parent=self),
         )
-        self.summary.append(
+        self.alarms.append(
             {
                 "name": alarm_name,
                 "region": region,
@@ -298,7 +297,7 @@ class StorageAlarms(pulumi.ComponentResource):
             },
             opts=child,
         )
-        self.summary.append(
+        self.alarms.append(
             {
                 "name": rule_name,
                 "region": None,

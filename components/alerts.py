@@ -83,17 +83,20 @@ def endpoint_id(endpoint: str) -> str:
     return hashlib.sha256(endpoint.lower().encode()).hexdigest()[:10]
 
 
-def _source_arn(
+def _for_the_stack(
     publisher: Publisher, account: pulumi.Output[str], region: pulumi.Output[str], prefix: str
-) -> pulumi.Output[str]:
-    """The ARNs a service publishes for, limited to the stack's own names."""
+) -> dict[str, Any]:
+    """The condition limiting a service to publishing for this account and the stack's own
+    alarm, rule or budget names."""
     if publisher == "cloudwatch":
-        return pulumi.Output.concat(
+        arn = pulumi.Output.concat(
             "arn:aws:cloudwatch:", region, ":", account, ":alarm:", prefix, "*"
         )
-    if publisher == "events":
-        return pulumi.Output.concat("arn:aws:events:", region, ":", account, ":rule/", prefix, "*")
-    return pulumi.Output.concat("arn:aws:budgets::", account, ":budget/", prefix, "*")
+    elif publisher == "events":
+        arn = pulumi.Output.concat("arn:aws:events:", region, ":", account, ":rule/", prefix, "*")
+    else:
+        arn = pulumi.Output.concat("arn:aws:budgets::", account, ":budget/", prefix, "*")
+    return {"StringEquals": {"aws:SourceAccount": account}, "ArnLike": {"aws:SourceArn": arn}}
 
 
 class AlertTopic(pulumi.ComponentResource):
@@ -131,12 +134,9 @@ class AlertTopic(pulumi.ComponentResource):
                 "Resource": "*",
             }
             if publisher != "events":
-                statement["Condition"] = {
-                    "StringEquals": {"aws:SourceAccount": account},
-                    "ArnLike": {
-                        "aws:SourceArn": _source_arn(publisher, account, region, args.name_prefix)
-                    },
-                }
+                statement["Condition"] = _for_the_stack(
+                    publisher, account, region, args.name_prefix
+                )
             key_statements.append(statement)
         key_policy(
             f"{name}-key-policy",
@@ -173,14 +173,7 @@ class AlertTopic(pulumi.ComponentResource):
                     "Principal": {"Service": SERVICE_PRINCIPALS[publisher]},
                     "Action": "sns:Publish",
                     "Resource": known_arn,
-                    "Condition": {
-                        "StringEquals": {"aws:SourceAccount": account},
-                        "ArnLike": {
-                            "aws:SourceArn": _source_arn(
-                                publisher, account, region, args.name_prefix
-                            )
-                        },
-                    },
+                    "Condition": _for_the_stack(publisher, account, region, args.name_prefix),
                 }
             )
         statements.append(

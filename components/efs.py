@@ -275,40 +275,33 @@ class SharedFileSystem(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
-        self.backup_role = aws.iam.Role(
+        self.backup_role, _ = iam.service_role(
             f"{name}-backup-role",
+            service="backup.amazonaws.com",
             description=f"AWS Backup of EFS {name} only",
-            assume_role_policy=iam.assume_role_policy("backup.amazonaws.com"),
+            statements=[
+                {
+                    "Sid": "BackupThisFileSystem",
+                    "Effect": "Allow",
+                    "Action": list(BACKUP_EFS_ACTIONS),
+                    "Resource": self.file_system.arn,
+                },
+                {
+                    "Sid": "UseItsKey",
+                    "Effect": "Allow",
+                    "Action": list(BACKUP_KMS_ACTIONS),
+                    "Resource": key_arn,
+                },
+                {
+                    "Sid": "GrantItsKeyToAwsServicesOnly",
+                    "Effect": "Allow",
+                    "Action": "kms:CreateGrant",
+                    "Resource": key_arn,
+                    "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}},
+                },
+            ],
             tags=tags,
-            opts=child,
-        )
-        aws.iam.RolePolicy(
-            f"{name}-backup-role-policy",
-            role=self.backup_role.id,
-            policy=iam.document(
-                [
-                    {
-                        "Sid": "BackupThisFileSystem",
-                        "Effect": "Allow",
-                        "Action": list(BACKUP_EFS_ACTIONS),
-                        "Resource": self.file_system.arn,
-                    },
-                    {
-                        "Sid": "UseItsKey",
-                        "Effect": "Allow",
-                        "Action": list(BACKUP_KMS_ACTIONS),
-                        "Resource": key_arn,
-                    },
-                    {
-                        "Sid": "GrantItsKeyToAwsServicesOnly",
-                        "Effect": "Allow",
-                        "Action": "kms:CreateGrant",
-                        "Resource": key_arn,
-                        "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}},
-                    },
-                ]
-            ),
-            opts=child,
+            parent=self,
         )
         self.backup_selection = aws.backup.Selection(
             f"{name}-backup-selection",

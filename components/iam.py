@@ -1,4 +1,5 @@
-"""IAM policy documents shared by the components: statement builders and action lists.
+"""IAM policy documents shared by the components: statement builders, action lists, and the
+service role (trust policy plus one inline policy) each component's grants sit on.
 
 Every permission the stack grants is spelled out here, so a reviewer reads one file to know
 what any role or bucket policy can do.
@@ -6,10 +7,11 @@ what any role or bucket policy can do.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pulumi
+import pulumi_aws as aws
 
 VERSION = "2012-10-17"
 
@@ -61,6 +63,33 @@ def assume_role_policy(service: str) -> str:
             ],
         }
     )
+
+
+def service_role(
+    name: str,
+    *,
+    service: str,
+    description: str,
+    statements: Sequence[pulumi.Input[dict[str, Any]]],
+    tags: Mapping[str, str],
+    parent: pulumi.Resource,
+    role_name: str | None = None,
+) -> tuple[aws.iam.Role, aws.iam.RolePolicy]:
+    """A role only the `service` principal can assume, and its one inline policy
+    (`<name>-policy`) of `statements`; `role_name` fixes the role's physical name."""
+    child = pulumi.ResourceOptions(parent=parent)
+    role = aws.iam.Role(
+        name,
+        name=role_name,
+        description=description,
+        assume_role_policy=assume_role_policy(service),
+        tags=dict(tags),
+        opts=child,
+    )
+    policy = aws.iam.RolePolicy(
+        f"{name}-policy", role=role.id, policy=document(statements), opts=child
+    )
+    return role, policy
 
 
 def deny_insecure_transport(

@@ -106,13 +106,6 @@ class BucketReplica(pulumi.ComponentResource):
         self.replica.seal_policy()
         kms = source.kms_key_arn is not None
 
-        self.role = aws.iam.Role(
-            f"{name}-role",
-            description=f"S3 replication {source.spec.name} -> {spec.bucket}",
-            assume_role_policy=iam.assume_role_policy("s3.amazonaws.com"),
-            tags=dict(args.tags),
-            opts=child,
-        )
         statements: list[dict[str, Any]] = [
             {
                 "Sid": "ReadReplicationConfiguration",
@@ -163,11 +156,13 @@ class BucketReplica(pulumi.ComponentResource):
                     },
                 },
             ]
-        self.role_policy = aws.iam.RolePolicy(
-            f"{name}-role-policy",
-            role=self.role.id,
-            policy=iam.document(statements),
-            opts=child,
+        self.role, self.role_policy = iam.service_role(
+            f"{name}-role",
+            service="s3.amazonaws.com",
+            description=f"S3 replication {source.spec.name} -> {spec.bucket}",
+            statements=statements,
+            tags=args.tags,
+            parent=self,
         )
 
         destination: dict[str, Any] = {
@@ -241,17 +236,7 @@ class BucketReplica(pulumi.ComponentResource):
         Batch Operations only, it may read this rule and generate the manifest on the source,
         start replication of the source's objects, and write the completion report under its
         prefix; the objects themselves are copied by S3 with the replication role."""
-        assert args.batch_role_name is not None
         source = args.source
-        child = pulumi.ResourceOptions(parent=self)
-        role = aws.iam.Role(
-            f"{name}-batch-role",
-            name=args.batch_role_name,
-            description=f"S3 Batch Replication of the existing objects of {source.spec.name}",
-            assume_role_policy=iam.assume_role_policy("batchoperations.s3.amazonaws.com"),
-            tags=dict(args.tags),
-            opts=child,
-        )
         statements: list[dict[str, Any]] = [
             {
                 "Sid": "ReadRuleAndGenerateManifest",
@@ -277,11 +262,14 @@ class BucketReplica(pulumi.ComponentResource):
                     ),
                 }
             )
-        aws.iam.RolePolicy(
-            f"{name}-batch-role-policy",
-            role=role.id,
-            policy=iam.document(statements),
-            opts=child,
+        role, _ = iam.service_role(
+            f"{name}-batch-role",
+            role_name=args.batch_role_name,
+            service="batchoperations.s3.amazonaws.com",
+            description=f"S3 Batch Replication of the existing objects of {source.spec.name}",
+            statements=statements,
+            tags=args.tags,
+            parent=self,
         )
         return role
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from components.config import PROJECT
+from components.config import PROJECT, parse_stack_config
 from components.schema import ConfigError, Problems, parse
 from ops.mocks import Mode, Registration
 from ops.plan import MockRun, Plan, run_plan, run_under_mocks
@@ -81,6 +81,19 @@ def spec(cls: type, raw: dict[str, Any]) -> Any:
     if problems:
         raise ConfigError(problems.lines)
     return obj
+
+
+def stack_problems(
+    raw: dict[str, Any], *, stack: str = "test", region: str | None = REGION, **options: Any
+) -> list[str]:
+    """What `parse_stack_config` refuses in `raw` (the project namespace), one line per
+    problem; [] when it is accepted. `options`: `config_keys`, `today`."""
+    try:
+        parse_stack_config(raw, aws_region=region, stack=stack, **options)
+    except ConfigError as err:
+        assert str(err).startswith(f"{len(err.problems)} problem")
+        return err.problems
+    return []
 
 
 @pytest.fixture(scope="session")

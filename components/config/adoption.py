@@ -327,12 +327,16 @@ def efs_imports(efs: Any, path: str) -> Imports:
     return out
 
 
+Kind = Literal["s3", "replica", "replication", "r2", "cdn", "efs"]
+"""The component an adopted child belongs to: a bucket, its replica or replication, ..."""
+
+
 @dataclass(frozen=True)
 class Adopted:
     """One component's adopted children: which component (by config path) and their ids."""
 
     app: str
-    kind: Literal["s3", "replica", "replication", "r2", "cdn", "efs"]
+    kind: Kind
     key: str
     imports: Imports
 

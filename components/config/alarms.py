@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from components.config.common import HOSTNAME
-from components.schema import Problems, camel, join, setting
+from components.config.common import HOSTNAME, in_range
+from components.schema import Problems, join, setting
 
 _EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 
@@ -56,14 +56,6 @@ class Subscription:
             problems.add(where, f"{self.endpoint!r} has a fragment; accepted: {accepted}")
 
 
-def _in_range(obj: Any, path: str, problems: Problems, name: str, low: float, high: float) -> None:
-    value = getattr(obj, name)
-    if not low <= value <= high:
-        problems.add(
-            join(path, camel(name)), f"{value!r} is out of range; accepted: {low:g}-{high:g}"
-        )
-
-
 @dataclass(frozen=True, kw_only=True)
 class ReplicationAlarms:
     enabled: bool = setting(
@@ -75,16 +67,14 @@ class ReplicationAlarms:
         0,
         doc="OperationsFailedReplication, operations summed over 5 minutes, above which the "
         "failure alarm fires",
+        check=in_range(0, 1_000_000),
     )
     latency_above_minutes: int = setting(
         15,
         doc="ReplicationLatency (maximum), minutes, above which the latency alarm fires when "
         "it lasts 15 minutes; 15 = the RTC threshold",
+        check=in_range(1, 1440),
     )
-
-    def check(self, path: str, problems: Problems) -> None:
-        _in_range(self, path, problems, "failed_operations_above", 0, 1_000_000)
-        _in_range(self, path, problems, "latency_above_minutes", 1, 1440)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -98,16 +88,14 @@ class EfsAlarms:
         512,
         doc="BurstCreditBalance (minimum), GiB of credits, below which the alarm fires when it "
         "lasts 15 minutes (a file system under 1 TiB holds at most 2.1 TiB of credits)",
+        check=in_range(1, 1_000_000),
     )
     percent_io_limit_above: float = setting(
         90,
         doc="PercentIOLimit (average), percent of the generalPurpose I/O limit, above which "
         "the alarm fires when it lasts 15 minutes",
+        check=in_range(1, 100),
     )
-
-    def check(self, path: str, problems: Problems) -> None:
-        _in_range(self, path, problems, "burst_credits_below_gib", 1, 1_000_000)
-        _in_range(self, path, problems, "percent_io_limit_above", 1, 100)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -128,10 +116,8 @@ class CdnAlarms:
         5,
         doc="5xxErrorRate (average), percent of viewer requests, above which the alarm fires "
         "when it lasts 15 minutes",
+        check=in_range(0.01, 100),
     )
-
-    def check(self, path: str, problems: Problems) -> None:
-        _in_range(self, path, problems, "error_rate_above_percent", 0.01, 100)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -142,23 +128,29 @@ class BudgetSettings:
         "headroom, scoped by the `app` cost-allocation tag (which the stack activates)",
     )
     headroom_percent: float = setting(
-        20, doc="percent added to the estimate (`ops cost`) to make the budget's limit"
+        20,
+        doc="percent added to the estimate (`ops cost`) to make the budget's limit",
+        check=in_range(0, 1000),
     )
     forecast_percent: float = setting(
-        100, doc="notify when the month's forecast exceeds this percent of the limit"
+        100,
+        doc="notify when the month's forecast exceeds this percent of the limit",
+        check=in_range(1, 1000),
     )
     actual_percent: float = setting(
-        100, doc="notify when the month's actual cost exceeds this percent of the limit"
+        100,
+        doc="notify when the month's actual cost exceeds this percent of the limit",
+        check=in_range(1, 1000),
     )
     minimum_usd: float = setting(
-        1, doc="the smallest limit, USD (an app whose usage the stack file does not state)"
+        1,
+        doc="the smallest limit, USD (an app whose usage the stack file does not state)",
+        check=in_range(0.01, 1_000_000),
     )
 
-    def check(self, path: str, problems: Problems) -> None:
-        _in_range(self, path, problems, "headroom_percent", 0, 1000)
-        _in_range(self, path, problems, "forecast_percent", 1, 1000)
-        _in_range(self, path, problems, "actual_percent", 1, 1000)
-        _in_range(self, path, problems, "minimum_usd", 0.01, 1_000_000)
+    def headroom_percent_of(self, app: AppBudget) -> float:
+        """The app's own headroom, else the stack's."""
+        return self.headroom_percent if app.headroom_percent is None else app.headroom_percent
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -167,12 +159,10 @@ class AppBudget:
 
     enabled: bool = setting(True, doc="false: no AWS Budget for this app")
     headroom_percent: float | None = setting(
-        None, doc="percent added to this app's estimate; null = alarms.budgets.headroomPercent"
+        None,
+        doc="percent added to this app's estimate; null = alarms.budgets.headroomPercent",
+        check=in_range(0, 1000),
     )
-
-    def check(self, path: str, problems: Problems) -> None:
-        if self.headroom_percent is not None:
-            _in_range(self, path, problems, "headroom_percent", 0, 1000)
 
 
 @dataclass(frozen=True, kw_only=True)

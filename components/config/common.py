@@ -56,14 +56,20 @@ def at_least(minimum: int, unit: str = "") -> Callable[[int, str, Problems], Non
     return check
 
 
-def in_range(low: int, high: int, unit: str = "") -> Callable[[int, str, Problems], None]:
-    """A field check: whole numbers from `low` to `high`, both included."""
+def in_range(low: float, high: float, unit: str = "") -> Callable[[float, str, Problems], None]:
+    """A field check: numbers from `low` to `high`, both included."""
+    accepted = f"{_number(low)}-{_number(high)}{unit}"
 
-    def check(value: int, path: str, problems: Problems) -> None:
+    def check(value: float, path: str, problems: Problems) -> None:
         if not low <= value <= high:
-            problems.add(path, f"{value!r} is out of range; accepted: {low}-{high}{unit}")
+            problems.add(path, f"{value!r} is out of range; accepted: {accepted}")
 
     return check
+
+
+def _number(value: float) -> str:
+    """`0.01`, `1000000`: a bound as people write it (`:g` would make 1e+06 of an int)."""
+    return str(value) if isinstance(value, int) else f"{value:g}"
 
 
 def check_kms_arn(value: str | None, path: str, problems: Problems) -> None:

@@ -6,11 +6,12 @@ import datetime as dt
 import importlib.util
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from functools import cache
+from dataclasses import dataclass, fields
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
+from components.config.adoption import Imports, Kind, stack_imports
 from components.config.alarms import Alarms, AppBudget, check_batch_reports
 from components.config.cdn import Cdn
 from components.config.common import SLUG, check_kms_region, check_region, parse_date, parse_time
@@ -59,16 +60,21 @@ class StackSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
-class StackConfig:
+class StackConfig(StackSettings):
+    """The validated settings, and the stack and region they apply to."""
+
     project: str
     stack: str
     aws_region: str
-    apps: dict[str, AppConfig]
-    tags: dict[str, str]
-    cloudflare: CloudflareSettings | None = None
-    key_rotation: KeyRotation = field(default_factory=KeyRotation)
-    cost: CostSettings = field(default_factory=CostSettings)
-    alarms: Alarms = field(default_factory=Alarms)
+
+    @cached_property
+    def _adopted(self) -> dict[tuple[str, Kind, str], Imports]:
+        return {(a.app, a.kind, a.key): a.imports for a in stack_imports(self)}
+
+    def imports(self, app: str, kind: Kind, key: str) -> Imports:
+        """The import ids of one component's adopted children (`adoption.stack_imports`, the
+        same ids `ops import` writes), by child role; empty when nothing is adopted."""
+        return self._adopted.get((app, kind, key), {})
 
 
 def _check_r2(cfg: StackSettings, problems: Problems) -> None:
@@ -360,10 +366,5 @@ def parse_stack_config(
         project=project,
         stack=stack,
         aws_region=aws_region,
-        apps=settings.apps,
-        tags=settings.tags,
-        cloudflare=settings.cloudflare,
-        key_rotation=settings.key_rotation,
-        cost=settings.cost,
-        alarms=settings.alarms,
+        **{f.name: getattr(settings, f.name) for f in fields(settings)},
     )

@@ -46,6 +46,11 @@ class EfsUsage:
     gb: float = setting(doc="GB-months stored")
     ia_share: float = setting(0.0, doc="fraction of it in Infrequent Access, 0-1")
 
+    @property
+    def standard_gb(self) -> float:
+        """GB-months in the Standard class (what bursting throughput is earned by)."""
+        return self.gb * (1 - self.ia_share)
+
     def check(self, path: str, problems: Problems) -> None:
         _non_negative(self, path, problems, "gb")
         if not 0 <= self.ia_share <= 1:

@@ -10,11 +10,10 @@ import pytest
 import yaml
 
 from components.alerts import AlertTopic, AlertTopicArgs
-from components.config import ConfigError, parse_stack_config
 from components.config.alarms import Subscription
 from ops import stackfile
 from ops.plan import Plan
-from tests.conftest import Recorded, spec
+from tests.conftest import Recorded, spec, stack_problems
 
 TOPIC = "aws:sns/topic:Topic"
 KEY_POLICY = "aws:kms/keyPolicy:KeyPolicy"
@@ -174,11 +173,7 @@ def test_subscriptions_come_from_config_and_keep_their_names_when_reordered(
 
 
 def alarms_problems(alarms: dict[str, Any]) -> list[str]:
-    try:
-        parse_stack_config({"apps": {}, "alarms": alarms}, aws_region="ap-northeast-2", stack="t")
-    except ConfigError as err:
-        return err.problems
-    return []
+    return stack_problems({"apps": {}, "alarms": alarms}, stack="t")
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ from components.config import Cdn, ConfigError, S3Bucket, parse_stack_config
 from components.config.names import CdnNames
 from components.s3 import DataBucket, DataBucketArgs
 from ops.mocks import UNKNOWN
-from tests.conftest import Recorded, spec
+from tests.conftest import Recorded, spec, stack_problems
 
 DIST = "aws:cloudfront/distribution:Distribution"
 POLICY = "aws:s3/bucketPolicy:BucketPolicy"
@@ -399,11 +399,7 @@ def problems(cdn_raw: dict[str, Any], encryption: str = "sse-s3") -> list[str]:
             }
         }
     }
-    try:
-        parse_stack_config(raw, aws_region="ap-northeast-2", stack="test")
-    except ConfigError as err:
-        return err.problems
-    return []
+    return stack_problems(raw)
 
 
 C = "apps.app.cdn.images"
@@ -510,8 +506,4 @@ def test_derived_names_over_their_limits_fail_at_validation() -> None:
 
 
 def parse_problems(raw: dict[str, Any], stack: str) -> list[str]:
-    try:
-        parse_stack_config(raw, aws_region="ap-northeast-2", stack=stack)
-    except ConfigError as err:
-        return err.problems
-    return []
+    return stack_problems(raw, stack=stack)

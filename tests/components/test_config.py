@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 import yaml
 
-from components.config import ConfigError, parse_stack_config
+from components.config import parse_stack_config
 from ops import stackfile
+from tests.conftest import stack_problems
 
 BUCKET = "apps.app.s3.data"
 
@@ -22,12 +23,7 @@ def stack(bucket: dict[str, Any] | None = None, **extra_buckets: dict[str, Any])
 
 
 def problems(raw: dict[str, Any], region: str | None = "ap-northeast-2") -> list[str]:
-    try:
-        parse_stack_config(raw, aws_region=region, stack="test")
-    except ConfigError as err:
-        assert str(err).startswith(f"{len(err.problems)} problem")
-        return err.problems
-    return []
+    return stack_problems(raw, region=region)
 
 
 def only(found: list[str], path: str, *fragments: str) -> str:
@@ -585,13 +581,7 @@ def test_date_rules_apply_to_the_day_given() -> None:
     today = dt.date(2027, 3, 10)
 
     def found(**token: Any) -> list[str]:
-        try:
-            parse_stack_config(
-                r2_stack(**token), aws_region="ap-northeast-2", stack="t", today=today
-            )
-        except ConfigError as err:
-            return err.problems
-        return []
+        return stack_problems(r2_stack(**token), stack="t", today=today)
 
     only(
         found(expiresOn="2027-03-10T00:00:00Z"),
@@ -825,11 +815,7 @@ def test_a_bad_tags_type_hides_no_other_problem() -> None:
 
 
 def keys_problems(*keys: str) -> list[str]:
-    try:
-        parse_stack_config(stack(), aws_region="ap-northeast-2", stack="t", config_keys=keys)
-    except ConfigError as err:
-        return err.problems
-    return []
+    return stack_problems(stack(), stack="t", config_keys=keys)
 
 
 def test_config_keys_belong_to_a_known_namespace() -> None:

@@ -13,7 +13,7 @@ from components.config import ConfigError, Efs, parse_stack_config
 from components.config.names import EfsNames
 from components.efs import SharedFileSystem, SharedFileSystemArgs
 from ops.mocks import UNKNOWN
-from tests.conftest import Recorded, spec
+from tests.conftest import Recorded, spec, stack_problems
 
 FS = "aws:efs/fileSystem:FileSystem"
 BASE: dict[str, Any] = {
@@ -243,11 +243,7 @@ def test_backups_can_be_turned_off(pulumi_run: Any) -> None:
 
 def problems(raw: dict[str, Any]) -> list[str]:
     stack = {"apps": {"app": {"efs": {"models": {**BASE, **raw}}}}}
-    try:
-        parse_stack_config(stack, aws_region="ap-northeast-2", stack="test")
-    except ConfigError as err:
-        return err.problems
-    return []
+    return stack_problems(stack)
 
 
 E = "apps.app.efs.models"

@@ -9,7 +9,7 @@ import pytest
 
 from components.config import ConfigError, R2Bucket, parse_stack_config
 from components.r2 import R2BucketArgs, R2DataBucket
-from tests.conftest import Recorded, spec
+from tests.conftest import Recorded, spec, stack_problems
 
 ACCOUNT = "0123456789abcdef0123456789abcdef"
 ZONE = "023e105f4ecef8ad9ca31a8372d0c353"
@@ -160,11 +160,7 @@ def test_cors_uses_r2s_nested_shape(pulumi_run: Any) -> None:
 
 def problems(r2_buckets: dict[str, Any], **app: Any) -> list[str]:
     raw = {"cloudflare": {"accountId": ACCOUNT}, "apps": {"app": {"r2": r2_buckets, **app}}}
-    try:
-        parse_stack_config(raw, aws_region="ap-northeast-2", stack="test")
-    except ConfigError as err:
-        return err.problems
-    return []
+    return stack_problems(raw)
 
 
 @pytest.mark.parametrize(

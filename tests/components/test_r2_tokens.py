@@ -9,11 +9,11 @@ from typing import Any
 import pulumi
 import pytest
 
-from components.config import ConfigError, R2Bucket, R2Token, parse_stack_config
+from components.config import R2Bucket, R2Token
 from components.r2 import R2BucketArgs, R2DataBucket
 from components.r2_tokens import R2ApiToken, R2TokenArgs
 from ops.mocks import CLOUDFLARE_PERMISSION_GROUPS, mock_token_id, mock_token_value
-from tests.conftest import Recorded, spec
+from tests.conftest import Recorded, spec, stack_problems
 
 ACCOUNT = "0123456789abcdef0123456789abcdef"
 ACCOUNT_TOKEN = "cloudflare:index/accountToken:AccountToken"
@@ -256,11 +256,7 @@ def problems(token_raw: dict[str, Any]) -> list[str]:
             }
         },
     }
-    try:
-        parse_stack_config(raw, aws_region="ap-northeast-2", stack="test")
-    except ConfigError as err:
-        return err.problems
-    return []
+    return stack_problems(raw)
 
 
 T = "apps.app.r2Tokens.service"

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from components.config import ConfigError, Replication, S3Bucket, parse_stack_config
+from components.config import Replication, S3Bucket
 from components.replication import BucketReplica, BucketReplicaArgs
 from components.s3 import DataBucket, DataBucketArgs
-from tests.conftest import Recorded, spec
+from tests.conftest import Recorded, spec, stack_problems
 
 RULE_TYPE = "aws:s3/bucketReplicationConfig:BucketReplicationConfig"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
@@ -123,11 +123,7 @@ def test_rtc_without_metrics_is_refused() -> None:
             "metrics": False,
         },
     }
-    with pytest.raises(ConfigError) as info:
-        parse_stack_config(
-            {"apps": {"app": {"s3": {"data": bucket}}}}, aws_region="ap-northeast-2", stack="t"
-        )
-    (line,) = info.value.problems
+    (line,) = stack_problems({"apps": {"app": {"s3": {"data": bucket}}}}, stack="t")
     assert line.startswith(
         "apps.app.s3.data.replication.metrics: false with replicationTimeControl true"
     )
@@ -260,11 +256,7 @@ def test_kms_alias_arns_are_refused(where: str) -> None:
         "replication": {"region": "ap-northeast-1", "bucket": "acme-data-replica"},
     }
     bucket[where]["kmsKeyArn"] = alias
-    with pytest.raises(ConfigError) as info:
-        parse_stack_config(
-            {"apps": {"app": {"s3": {"data": bucket}}}}, aws_region="ap-northeast-2", stack="t"
-        )
-    (line,) = info.value.problems
+    (line,) = stack_problems({"apps": {"app": {"s3": {"data": bucket}}}}, stack="t")
     assert line.startswith(f"apps.app.s3.data.{where}.kmsKeyArn: '{alias}' is an alias ARN")
     assert "accepted: the key ARN" in line
 
@@ -280,11 +272,7 @@ def test_replica_key_in_another_region_is_refused() -> None:
             "kmsKeyArn": key,
         },
     }
-    with pytest.raises(ConfigError) as info:
-        parse_stack_config(
-            {"apps": {"app": {"s3": {"data": bucket}}}}, aws_region="ap-northeast-2", stack="t"
-        )
-    (line,) = info.value.problems
+    (line,) = stack_problems({"apps": {"app": {"s3": {"data": bucket}}}}, stack="t")
     assert "replication.kmsKeyArn" in line and "accepted: a key in ap-northeast-1" in line
 
 
@@ -378,9 +366,7 @@ def test_batch_report_bucket_must_be_another_bucket_of_the_app(report: str, frag
     raw = {
         "apps": {"app": {"s3": {"data": bucket, "logs": {"name": "acme-logs", "purpose": "logs"}}}}
     }
-    with pytest.raises(ConfigError) as info:
-        parse_stack_config(raw, aws_region="ap-northeast-2", stack="t")
-    (line,) = info.value.problems
+    (line,) = stack_problems(raw, stack="t")
     assert line == f"apps.app.s3.data.replication.batchReportBucket: {fragment}"
 
 
@@ -403,7 +389,5 @@ def test_batch_report_bucket_must_be_sse_s3() -> None:
             }
         }
     }
-    with pytest.raises(ConfigError) as info:
-        parse_stack_config(raw, aws_region="ap-northeast-2", stack="t")
-    (line,) = info.value.problems
+    (line,) = stack_problems(raw, stack="t")
     assert "'keys' uses sse-kms; accepted: an SSE-S3 bucket" in line

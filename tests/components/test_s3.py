@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from components.config import ConfigError, S3Bucket, parse_stack_config
+from components.config import S3Bucket
 from components.s3 import DataBucket, DataBucketArgs
 from ops.mocks import UNKNOWN
-from tests.conftest import Recorded, spec
+from tests.conftest import Recorded, spec, stack_problems
 
 B = "aws:s3/bucket:Bucket"
 POLICY = "aws:s3/bucketPolicy:BucketPolicy"
@@ -344,11 +344,7 @@ def test_typical_object_size_is_tagged_for_the_policy(pulumi_run: Any) -> None:
 
 def problems(bucket_raw: dict[str, Any]) -> list[str]:
     raw = {"apps": {"app": {"s3": {"data": {"name": "app-data", **bucket_raw}}}}}
-    try:
-        parse_stack_config(raw, aws_region="ap-northeast-2", stack="test")
-    except ConfigError as err:
-        return err.problems
-    return []
+    return stack_problems(raw)
 
 
 def test_one_zone_ia_to_glacier_ir_is_refused() -> None:
