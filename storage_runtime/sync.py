@@ -7,7 +7,8 @@
   computed locally with the same part size), or, with `--compare mtime`, same size and a
   destination copy at least as new; `--compare size` for size only.
 - Keys live under the destination prefix: `--key-template` builds the part after it, so the
-  listing, the identical-skip and `--delete` all see the same keys.
+  listing, the identical-skip and `--delete` all see the same keys; `--delete` prunes only
+  keys the template could have made.
 - Nothing lost: `--delete` deletes nothing in a run where any source path could not be read,
   listed or transferred (each is named in the report), nor when the source is empty (unless
   `--allow-empty-source`). A download never writes outside its destination, whatever the key.
@@ -147,6 +148,7 @@ class KeyMapper:
             raise SettingsError("--pattern and --key-template go together")
         self.prefix, self.template = prefix, template
         self.regex = None
+        self.key_space: re.Pattern[str] | None = None  # None: every key under the prefix
         if pattern is None or template is None:
             return
         names = [m.group(1) for m in _PLACEHOLDER.finditer(pattern)]
@@ -169,9 +171,12 @@ class KeyMapper:
             fields = list(string.Formatter().parse(template))
         except ValueError as err:
             raise SettingsError(f"--key-template {template!r}: {err}") from None
-        literal = ""
+        # what a placeholder can hold: one segment, or several for {name*} and {path}
+        many = {m.group(1) for m in _PLACEHOLDER.finditer(pattern) if m.group(2)} | {"path"}
+        literal, space = "", ""
         for text, name, spec, conversion in fields:
             literal += text
+            space += re.escape(text)
             if name is None:
                 continue
             if name not in accepted or spec or conversion:
@@ -180,6 +185,10 @@ class KeyMapper:
                     + ", ".join(f"{{{n}}}" for n in accepted)
                 )
             literal += "x"
+            space += ".+" if name in many else "[^/]+"
+        # --delete prunes only keys the template could have made: the rest of the prefix
+        # (another job's results beside `archive/...`) is not this sync's to delete
+        self.key_space = re.compile(f"^{re.escape(prefix)}{space}$")
         if not literal or literal.startswith("/") or "\\" in literal:
             raise SettingsError(
                 f"--key-template {template!r} would leave the destination prefix "
@@ -203,6 +212,10 @@ class KeyMapper:
             return None
         values = {**match.groupdict(), "filename": rel.rsplit("/", 1)[-1], "path": rel}
         return validate_key(self.prefix + self.template.format(**values))
+
+    def could_make(self, key: str) -> bool:
+        """Whether `key` (under the prefix) is in the template's key space."""
+        return self.key_space is None or self.key_space.match(key) is not None
 
 
 # ------------------------------------------------------------------------------ report
@@ -691,7 +704,7 @@ class Syncer:
         self._run(jobs, report)
         self._finish_interrupted(report)
         if self.delete:
-            extra = sorted(k for k in remote if k not in wanted)
+            extra = sorted(k for k in remote if k not in wanted and mapper.could_make(k))
             report.delete_refused = self._why_not_delete(report) if extra else None
             if report.delete_refused is None:
                 if self.dry_run:

@@ -304,6 +304,41 @@ def test_key_template_keys_live_under_the_destination_prefix(
     ]
 
 
+def test_delete_with_a_template_keeps_what_the_template_cannot_write(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """`--delete` into results/ with keys made as archive/...: the live objects under results/
+    that no template key could be are another job's, not this run's to delete."""
+    store = ObjectStore(settings)
+    store.put("results/live/report.pdf", b"live")
+    store.put("results/archive/job-9/gone.pdf", b"gone")  # the template's key space: pruned
+    src = tree(tmp_path / "out", {"job-1/a.pdf": b"a"})
+    report = sync(
+        str(src),
+        f"s3://{settings.bucket}/results/",
+        settings,
+        delete=True,
+        pattern="{job_id}/{filename}",
+        key_template="archive/{job_id}/{filename}",
+    )
+    assert (report.transferred, report.deleted) == (1, 1), report.render()
+    assert keys_under(settings, "") == ["results/archive/job-1/a.pdf", "results/live/report.pdf"]
+    # seed 004: only users/<id>/activities/<id>.fit is the template's; avatars stay
+    store.put("users/7/avatar.png", b"me")
+    store.put("users/7/activities/1.fit", b"old")
+    fit = tree(tmp_path / "export", {"fit/7/42.fit": b"new"})
+    pruned = sync(
+        str(fit),
+        f"s3://{settings.bucket}/users/",
+        settings,
+        delete=True,
+        pattern="fit/{user_id}/{activity_id}.fit",
+        key_template="{user_id}/activities/{activity_id}.fit",
+    )
+    assert (pruned.transferred, pruned.deleted) == (1, 1), pruned.render()
+    assert keys_under(settings, "users/") == ["users/7/activities/42.fit", "users/7/avatar.png"]
+
+
 @pytest.mark.parametrize(
     ("template", "fragment"),
     [
@@ -352,6 +387,24 @@ def test_download_never_writes_outside_its_destination(
     assert sorted(
         p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()
     ) == ["deep/dst/ok/fine.txt"]
+
+
+def test_a_download_of_the_whole_bucket_never_writes_an_absolute_key(
+    settings: Settings, s3_server: S3Server, tmp_path: Path
+) -> None:
+    """A key with a leading '/' (S3 keeps it) at the bucket's root is not an absolute path."""
+    needs(s3_server, "raw keys")
+    client = ObjectStore(settings).client
+    escaped = f"escaped-{os.getpid()}-{time.time_ns()}"
+    client.put_object(Bucket=settings.bucket, Key=f"/tmp/{escaped}", Body=b"evil")
+    client.put_object(Bucket=settings.bucket, Key="ok.txt", Body=b"fine")
+    dst = tmp_path / "dst"
+    report = sync(f"s3://{settings.bucket}/", str(dst), settings)
+    assert (dst / "ok.txt").read_bytes() == b"fine"
+    assert report.transferred == 1 and len(report.failed) == 1, report.render()
+    assert "not a safe path" in report.failed[0][1], report.render()
+    assert not Path("/tmp", escaped).exists()
+    assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == ["ok.txt"]
 
 
 def test_download_does_not_follow_a_symlink_out_of_the_destination(
