@@ -105,6 +105,14 @@ def test_rule_has_storage_class_rtc_and_metrics_at_15_minutes(pulumi_run: Any) -
     assert d["metrics"] == {"status": "Enabled", "eventThreshold": {"minutes": 15}}
 
 
+def test_existing_objects_are_left_to_batch_replication(pulumi_run: Any) -> None:
+    """S3 refuses `existingObjectReplication` in a replication configuration (it is enabled
+    only through AWS Support); the objects already there are copied by `ops
+    replicate-existing` (tests/ops/test_replicate.py)."""
+    r = rule(replicate(pulumi_run))
+    assert "existingObjectReplication" not in r and "existing_object_replication" not in r
+
+
 def test_rtc_can_be_turned_off_and_metrics_stay_on_for_the_alarms(pulumi_run: Any) -> None:
     d = rule(replicate(pulumi_run, replicationTimeControl=False))["destination"]
     assert "replicationTime" not in d
