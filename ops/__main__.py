@@ -83,19 +83,20 @@ def _plan(args: argparse.Namespace) -> int:
     from ops import cost
     from ops.diagram import write_diagram
     from ops.files import write_atomic
-    from ops.plan import PlanError, render_tree, run_plan
+    from ops.plan import PlanError, plan_stack_file, render_tree
     from ops.summary import budget_lines
 
     out = _writable(args.out, "--out")
     outputs = _writable(args.outputs, "--outputs")
     diagram = _writable(args.diagram, "--diagram")
+    sf = _load(args)
     try:
-        plan = run_plan(args.stack, root=args.root, mode=args.mode)
+        plan = plan_stack_file(sf, root=args.root, mode=args.mode)
     except PlanError as err:
         print(f"plan failed for stack {args.stack!r}:\n{err}", file=sys.stderr)
         return EXIT_USAGE if isinstance(err.__cause__, ConfigError) else EXIT_FAILED
     violations = plan.violations()
-    estimate = cost.estimate(_load(args).config(dt.date.today()))
+    estimate = cost.estimate(sf.config(dt.date.today()))
     text = plan.dumps()
     if out is not None:
         write_atomic(out, text, flag="--out")
