@@ -181,10 +181,10 @@ def _keys(args: argparse.Namespace) -> int:
     path = Path(args.stack_file) if args.stack_file else stackfile.stack_path(args.stack, args.root)
     project = stackfile.project_name(args.root)
     today = args.today or dt.date.today()
-    data = stackfile.read_bytes(path, flag=flag)  # names the right flag when it is missing
     try:
         if args.keys_command == "status":
             # The date rules are this command's verdicts (per token), not load errors.
+            data = stackfile.read_bytes(path, flag=flag)
             sf = stackfile.parse(data, path=path, stack=args.stack, project=project)
             rows = keys.status(sf.config(), today)
             print(keys.render_status(rows) if rows else "no R2 tokens in this stack")
@@ -198,14 +198,10 @@ def _keys(args: argparse.Namespace) -> int:
                 label=args.label,
                 due_only=args.due,
                 project=project,
+                flag=flag,
             )
             next_step = "`pulumi up` (creates the new tokens), then re-apply every service's env"
         else:
-            api = TokensApi.from_env()
-            usage = None
-            if api is not None:
-                cfg = keys.parse_file(data, args.stack, project, today)
-                usage = keys.cloudflare_lookup(cfg, api)
             changes = keys.retire(
                 path,
                 stack=args.stack,
@@ -213,7 +209,8 @@ def _keys(args: argparse.Namespace) -> int:
                 token=args.token,
                 project=project,
                 force=args.risk_breaking_services,
-                usage=usage,
+                api=TokensApi.from_env(),
+                flag=flag,
             )
             next_step = "`pulumi up` (deletes the old tokens)"
     except keys.WriteFailed as err:
