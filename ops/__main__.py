@@ -257,8 +257,9 @@ def _import(args: argparse.Namespace) -> int:
     from ops.terraform import render as render_terraform
 
     out = None if args.check else _writable(args.out, "--out")
+    today = dt.date.today()
     sf = _load(args)
-    cfg = sf.config(dt.date.today())
+    cfg = sf.config(today)
     if args.app is not None and args.app not in cfg.apps:
         raise Refused(
             f"--app {args.app!r} is not an app of stack {args.stack!r}; accepted: "
@@ -282,13 +283,14 @@ def _import(args: argparse.Namespace) -> int:
             )
             if conflicts:
                 raise Refused("\n  - ".join(["the Terraform state disagrees:", *conflicts]))
+            cfg = sf.config(today)
             notes.update(mapping.notes)
             found.update(changed)
             sections.append(render_terraform(mapping, args.from_terraform, warnings))
         if args.discover:
             from ops import discover
 
-            discovery = discover.discover(sf.config(dt.date.today()))
+            discovery = discover.discover(cfg)
             if discovery.problems:
                 raise Refused("\n  - ".join(["--discover:", *discovery.problems]))
             sf, conflicts, changed = adopt.merge_blocks(sf, discovery.blocks, "--discover")
@@ -296,6 +298,7 @@ def _import(args: argparse.Namespace) -> int:
                 raise Refused(
                     "\n  - ".join(["--discover disagrees with the stack file:", *conflicts])
                 )
+            cfg = sf.config(today)
             notes.update(discovery.notes)
             found.update(changed)
             sections.append(discovery.render())
@@ -310,7 +313,6 @@ def _import(args: argparse.Namespace) -> int:
             raise Refused(f"--discover: {err}") from None
         print(f"failed: --discover: {err}", file=sys.stderr)
         return EXIT_FAILED
-    cfg = sf.config(dt.date.today())
     try:
         plan = plan_stack_file(sf, root=args.root)
     except PlanError as err:
