@@ -83,19 +83,20 @@ def _plan(args: argparse.Namespace) -> int:
     from ops import cost
     from ops.diagram import write_diagram
     from ops.files import write_atomic
-    from ops.plan import PlanError, render_tree, run_plan
+    from ops.plan import PlanError, plan_stack_file, render_tree
     from ops.summary import budget_lines
 
     out = _writable(args.out, "--out")
     outputs = _writable(args.outputs, "--outputs")
     diagram = _writable(args.diagram, "--diagram")
+    sf = _load(args)
     try:
-        plan = run_plan(args.stack, root=args.root, mode=args.mode)
+        plan = plan_stack_file(sf, root=args.root, mode=args.mode)
     except PlanError as err:
         print(f"plan failed for stack {args.stack!r}:\n{err}", file=sys.stderr)
         return EXIT_USAGE if isinstance(err.__cause__, ConfigError) else EXIT_FAILED
     violations = plan.violations()
-    estimate = cost.estimate(_load(args).config(dt.date.today()))
+    estimate = cost.estimate(sf.config(dt.date.today()))
     text = plan.dumps()
     if out is not None:
         write_atomic(out, text, flag="--out")
@@ -180,10 +181,10 @@ def _keys(args: argparse.Namespace) -> int:
     path = Path(args.stack_file) if args.stack_file else stackfile.stack_path(args.stack, args.root)
     project = stackfile.project_name(args.root)
     today = args.today or dt.date.today()
-    data = stackfile.read_bytes(path, flag=flag)  # names the right flag when it is missing
     try:
         if args.keys_command == "status":
             # The date rules are this command's verdicts (per token), not load errors.
+            data = stackfile.read_bytes(path, flag=flag)
             sf = stackfile.parse(data, path=path, stack=args.stack, project=project)
             rows = keys.status(sf.config(), today)
             print(keys.render_status(rows) if rows else "no R2 tokens in this stack")
@@ -197,14 +198,10 @@ def _keys(args: argparse.Namespace) -> int:
                 label=args.label,
                 due_only=args.due,
                 project=project,
+                flag=flag,
             )
             next_step = "`pulumi up` (creates the new tokens), then re-apply every service's env"
         else:
-            api = TokensApi.from_env()
-            usage = None
-            if api is not None:
-                cfg = keys.parse_file(data, args.stack, project, today)
-                usage = keys.cloudflare_lookup(cfg, api)
             changes = keys.retire(
                 path,
                 stack=args.stack,
@@ -212,7 +209,8 @@ def _keys(args: argparse.Namespace) -> int:
                 token=args.token,
                 project=project,
                 force=args.risk_breaking_services,
-                usage=usage,
+                api=TokensApi.from_env(),
+                flag=flag,
             )
             next_step = "`pulumi up` (deletes the old tokens)"
     except keys.WriteFailed as err:
@@ -259,8 +257,9 @@ def _import(args: argparse.Namespace) -> int:
     from ops.terraform import render as render_terraform
 
     out = None if args.check else _writable(args.out, "--out")
+    today = dt.date.today()
     sf = _load(args)
-    cfg = sf.config(dt.date.today())
+    cfg = sf.config(today)
     if args.app is not None and args.app not in cfg.apps:
         raise Refused(
             f"--app {args.app!r} is not an app of stack {args.stack!r}; accepted: "
@@ -284,13 +283,14 @@ def _import(args: argparse.Namespace) -> int:
             )
             if conflicts:
                 raise Refused("\n  - ".join(["the Terraform state disagrees:", *conflicts]))
+            cfg = sf.config(today)
             notes.update(mapping.notes)
             found.update(changed)
             sections.append(render_terraform(mapping, args.from_terraform, warnings))
         if args.discover:
             from ops import discover
 
-            discovery = discover.discover(sf.config(dt.date.today()))
+            discovery = discover.discover(cfg)
             if discovery.problems:
                 raise Refused("\n  - ".join(["--discover:", *discovery.problems]))
             sf, conflicts, changed = adopt.merge_blocks(sf, discovery.blocks, "--discover")
@@ -298,6 +298,7 @@ def _import(args: argparse.Namespace) -> int:
                 raise Refused(
                     "\n  - ".join(["--discover disagrees with the stack file:", *conflicts])
                 )
+            cfg = sf.config(today)
             notes.update(discovery.notes)
             found.update(changed)
             sections.append(discovery.render())
@@ -312,7 +313,6 @@ def _import(args: argparse.Namespace) -> int:
             raise Refused(f"--discover: {err}") from None
         print(f"failed: --discover: {err}", file=sys.stderr)
         return EXIT_FAILED
-    cfg = sf.config(dt.date.today())
     try:
         plan = plan_stack_file(sf, root=args.root)
     except PlanError as err:

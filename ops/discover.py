@@ -22,6 +22,7 @@ from typing import Any
 from components.config.adoption import managed_settings
 from components.config.names import EfsNames
 from ops.adopt import block_path, efs_replacement_problems
+from ops.aws import ClientMaker, clients, error_code
 from ops.cloudflare import DEFAULT_BASE_URL
 
 #: The probe of each S3 setting: (client method, error codes meaning "none", present test).
@@ -65,19 +66,6 @@ class Discovery:
         return "\n".join(lines)
 
 
-def _client(service: str, region: str) -> Any:
-    import boto3
-    from botocore.config import Config
-
-    return boto3.session.Session().client(
-        service, region_name=region, config=Config(retries={"mode": "standard"})
-    )
-
-
-def _code(err: Any) -> str:
-    return str(getattr(err, "response", {}).get("Error", {}).get("Code", ""))
-
-
 def _declared(cfg: Any, kind: str, app: str, key: str) -> bool:
     """Whether the stack file gives this resource an `import:` block already."""
     app_cfg = cfg.apps[app]
@@ -88,7 +76,7 @@ def _declared(cfg: Any, kind: str, app: str, key: str) -> bool:
     return getattr(app_cfg, kind)[key].import_ is not None
 
 
-def _s3(cfg: Any, d: Discovery) -> None:
+def _s3(cfg: Any, d: Discovery, client: ClientMaker) -> None:
     from botocore.exceptions import ClientError
 
     for app, app_cfg in cfg.apps.items():
@@ -100,16 +88,16 @@ def _s3(cfg: Any, d: Discovery) -> None:
                 )
             for kind, name, region, replica in targets:
                 path = block_path(kind, app, key)
-                s3 = _client("s3", region)
+                s3 = client("s3", region)
                 try:
                     s3.head_bucket(Bucket=name)
                 except ClientError as err:
-                    if _code(err) in ("404", "NoSuchBucket", "NotFound"):
+                    if error_code(err) in ("404", "NoSuchBucket", "NotFound"):
                         _missing(cfg, d, kind, app, key, f"S3 bucket {name}", path)
                         continue
                     d.problems.append(
-                        f"S3 bucket {name} ({path}): HeadBucket answered {_code(err)} (another "
-                        "account owns the name, or s3:ListBucket is missing); accepted: a "
+                        f"S3 bucket {name} ({path}): HeadBucket answered {error_code(err)} "
+                        "(another account owns the name, or s3:ListBucket is missing); accepted: a "
                         "bucket of this account"
                     )
                     continue
@@ -128,10 +116,10 @@ def _s3(cfg: Any, d: Discovery) -> None:
                     try:
                         answer = getattr(s3, method)(Bucket=name)
                     except ClientError as err:
-                        if _code(err) in none:
+                        if error_code(err) in none:
                             continue
                         raise DiscoveryError(
-                            f"S3 {method} on {name}: {_code(err)}; accepted: read access "
+                            f"S3 {method} on {name}: {error_code(err)}; accepted: read access "
                             f"(s3:{method.replace('get_bucket_', 'Get').title()})"
                         ) from None
                     if setting == "versioning" and not answer.get("Status"):
@@ -155,9 +143,9 @@ def _missing(cfg: Any, d: Discovery, kind: str, app: str, key: str, what: str, p
         d.missing.append(what)
 
 
-def _efs(cfg: Any, d: Discovery) -> None:
-    efs_api = _client("efs", cfg.aws_region)
-    kms = _client("kms", cfg.aws_region)
+def _efs(cfg: Any, d: Discovery, client: ClientMaker) -> None:
+    efs_api = client("efs", cfg.aws_region)
+    kms = client("kms", cfg.aws_region)
     for app, app_cfg in cfg.apps.items():
         for key, efs in app_cfg.efs.items():
             path = block_path("efs", app, key)
@@ -214,8 +202,8 @@ def _efs(cfg: Any, d: Discovery) -> None:
             )
 
 
-def _cloudfront(cfg: Any, d: Discovery) -> None:
-    cloudfront = _client("cloudfront", "us-east-1")
+def _cloudfront(cfg: Any, d: Discovery, client: ClientMaker) -> None:
+    cloudfront = client("cloudfront", "us-east-1")
     items: list[Any] = []
     for page in cloudfront.get_paginator("list_distributions").paginate():
         items += (page.get("DistributionList") or {}).get("Items") or []
@@ -296,10 +284,11 @@ def discover(cfg: Any, env: dict[str, str] | None = None) -> Discovery:
 
     env = dict(os.environ) if env is None else env
     d = Discovery()
+    client = clients()
     try:
-        _s3(cfg, d)
-        _efs(cfg, d)
-        _cloudfront(cfg, d)
+        _s3(cfg, d, client)
+        _efs(cfg, d, client)
+        _cloudfront(cfg, d, client)
     except NoCredentialsError as err:
         raise DiscoveryError(
             f"no AWS credentials ({err}); configure them (profile, SSO, environment), or run "
@@ -307,7 +296,7 @@ def discover(cfg: Any, env: dict[str, str] | None = None) -> Discovery:
             failed=False,
         ) from None
     except ClientError as err:
-        raise DiscoveryError(f"AWS refused {err.operation_name}: {_code(err)}") from None
+        raise DiscoveryError(f"AWS refused {err.operation_name}: {error_code(err)}") from None
     except BotoCoreError as err:
         raise DiscoveryError(str(err)) from None
     _r2(cfg, d, env.get("CLOUDFLARE_API_TOKEN"), env.get("CLOUDFLARE_BASE_URL") or DEFAULT_BASE_URL)

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from ops.aws import ClientMaker, clients, error_code
 from ops.stackfile import StackFile, _Loader, display
 
 #: AWS documentation's example accounts.
@@ -251,19 +252,6 @@ class Check:
         return f"{'ok  ' if self.ok else 'FAIL'} {self.what}: {self.detail}"
 
 
-def _client(service: str, region: str) -> Any:
-    import boto3
-    from botocore.config import Config
-
-    return boto3.session.Session().client(
-        service, region_name=region, config=Config(retries={"mode": "standard"})
-    )
-
-
-def _code(err: Any) -> str:
-    return str(getattr(err, "response", {}).get("Error", {}).get("Code", ""))
-
-
 def covers(names: list[str], host: str) -> bool:
     """Whether a certificate for `names` serves `host` (a `*.` name covers one label)."""
     for name in names:
@@ -289,7 +277,8 @@ NOT_FOUND = (
 class _Reader:
     """Read-only calls that turn "not found" and refusals into failed checks."""
 
-    def __init__(self) -> None:
+    def __init__(self, client: ClientMaker) -> None:
+        self.client = client
         self.checks: list[Check] = []
 
     def read(self, what: str, region: str, call: Any, **kwargs: Any) -> Any:
@@ -298,7 +287,7 @@ class _Reader:
         try:
             return call(**kwargs)
         except ClientError as err:
-            code = _code(err)
+            code = error_code(err)
             if code.endswith(NOT_FOUND):
                 self.checks.append(Check(what, False, f"not found in {region} ({code})"))
             else:
@@ -314,8 +303,8 @@ def aws_checks(cfg: Any) -> list[Check]:
     distribution, the KMS keys given by ARN. Raises botocore's NoCredentialsError without
     credentials."""
     region = cfg.aws_region
-    ec2 = _client("ec2", region)
-    r = _Reader()
+    r = _Reader(clients())
+    ec2 = r.client("ec2", region)
     for app, app_cfg in cfg.apps.items():
         for key, efs in app_cfg.efs.items():
             where = f"apps.{app}.efs.{key}"
@@ -362,7 +351,7 @@ def _certificate(r: _Reader, where: str, cdn: Any, region: str) -> None:
     aliases = list(cdn.aliases)
     if cert.route53_zone_id:
         what = f"{where}.route53ZoneId {cert.route53_zone_id}"
-        route53 = _client("route53", region)
+        route53 = r.client("route53", region)
         zone = r.read(what, "Route 53", route53.get_hosted_zone, Id=cert.route53_zone_id)
         if zone is not None:
             name = zone["HostedZone"]["Name"].rstrip(".")
@@ -371,7 +360,7 @@ def _certificate(r: _Reader, where: str, cdn: Any, region: str) -> None:
             r.result(what, problems, f"zone {name} holds {aliases}")
     if cert.arn:
         what = f"{where}.arn"
-        acm = _client("acm", "us-east-1")
+        acm = r.client("acm", "us-east-1")
         answer = r.read(what, "us-east-1", acm.describe_certificate, CertificateArn=cert.arn)
         if answer is not None:
             c = answer["Certificate"]
@@ -387,7 +376,7 @@ def _certificate(r: _Reader, where: str, cdn: Any, region: str) -> None:
 
 def _key(r: _Reader, what: str, arn: str) -> None:
     region = arn.split(":")[3]
-    answer = r.read(what, region, _client("kms", region).describe_key, KeyId=arn)
+    answer = r.read(what, region, r.client("kms", region).describe_key, KeyId=arn)
     if answer is not None:
         state = answer["KeyMetadata"].get("KeyState")
         r.result(what, [] if state == "Enabled" else [f"is {state}"], "Enabled")

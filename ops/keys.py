@@ -242,8 +242,8 @@ def _edit_token(
     return text
 
 
-def _read(path: Path) -> str:
-    return stackfile.read_text(path, flag="--stack-file")
+def _read(path: Path, flag: str) -> str:
+    return stackfile.read_text(path, flag=flag)
 
 
 def _write(path: Path, text: str, stack: str, project: str, today: dt.date) -> None:
@@ -267,11 +267,13 @@ def rotate(
     label: str | None = None,
     due_only: bool = False,
     project: str | None = None,
+    flag: str = "--stack-file",
 ) -> list[str]:
-    """Append the next generation to the selected tokens. Returns one line per change."""
+    """Append the next generation to the selected tokens. Returns one line per change.
+    `flag` is the option that named `path` (the message for a missing file names it)."""
     project = project or stackfile.project_name()
     new_label = check_label(label) if label is not None else quarter_label(today)
-    text = _read(path)
+    text = _read(path, flag)
     cfg = parse_file(text, stack, project, today)
     refs = select(cfg, token)
     changes: list[str] = []
@@ -333,17 +335,20 @@ def retire(
     token: str | None = None,
     project: str | None = None,
     force: bool = False,
-    usage: UsageLookup | None = None,
+    api: TokensApi | None = None,
     now: dt.datetime | None = None,
+    flag: str = "--stack-file",
 ) -> list[str]:
     """Drop every generation but the active one. Returns one line per change (and notes).
 
     Refused, all or nothing, while any selected token's active generation is younger than
-    `keyRotation.minOverlapDays`, or while `usage` (Cloudflare) reports one of the old
-    generations' tokens used within that many days; `force` overrides both."""
+    `keyRotation.minOverlapDays`, or while Cloudflare (`api`; None: not asked, and said so)
+    reports one of the old generations' tokens used within that many days; `force`
+    overrides both. `flag` is the option that named `path`."""
     project = project or stackfile.project_name()
-    text = _read(path)
+    text = _read(path, flag)
     cfg = parse_file(text, stack, project, today)
+    usage = cloudflare_lookup(cfg, api) if api is not None else None
     refs = select(cfg, token)
     rotating = [r for r in refs if len(r.spec.generations) > 1]
     if not rotating:

@@ -26,7 +26,6 @@ import sys
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from components.config.alarms import report_bucket_key
@@ -247,10 +246,10 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _load(args: argparse.Namespace) -> Any:
+    """The stack's config; a stack file that cannot be read raises StackFileError, which
+    `python -m ops` answers (exit 2) as for every command."""
     try:
-        return stackfile.config(stackfile.load(args.stack, Path(args.root)))
-    except FileNotFoundError as err:
-        raise ReplicateError(str(err)) from err
+        return stackfile.load(args.stack, args.root).config()
     except ConfigError as err:
         raise ReplicateError(f"the stack config of {args.stack!r} is invalid:\n{err}") from err
 

@@ -152,11 +152,13 @@ def _yaml_error(err: yaml.YAMLError, name: str, text: str) -> StackFileError:
     return StackFileError([f"{_at(name, mark)}: {what}"])
 
 
-def read_yaml(text: str, name: str) -> tuple[Any, list[str]]:
-    """The document, and a problem line for each key defined twice."""
+def read_yaml(text: str, name: str) -> tuple[Any, list[str], yaml.Node | None]:
+    """The document, a problem line for each key defined twice, and the node tree the
+    document was constructed from (for the positions of keys)."""
     loader = _Loader(text)
     try:
-        doc = loader.get_single_data()
+        root = loader.get_single_node()
+        doc = loader.construct_document(root) if root is not None else None
     except yaml.YAMLError as err:
         raise _yaml_error(err, name, text) from None
     finally:
@@ -168,15 +170,11 @@ def read_yaml(text: str, name: str) -> tuple[Any, list[str]]:
         "once per mapping"
         for key, first, again in loader.duplicates
     ]
-    return doc, problems
+    return doc, problems, root
 
 
-def _key_marks(text: str) -> dict[str, yaml.Mark]:
-    """Where each `config:` key starts (for messages), best effort."""
-    try:
-        root = yaml.compose(text, Loader=_Loader)
-    except yaml.YAMLError:
-        return {}
+def _key_marks(root: yaml.Node | None) -> dict[str, yaml.Mark]:
+    """Where each `config:` key starts (for messages)."""
     marks: dict[str, yaml.Mark] = {}
     if isinstance(root, yaml.MappingNode):
         for key, value in root.value:
@@ -256,7 +254,7 @@ def project_name(root: Path = ROOT) -> str:
         raise StackFileError(
             [f"{display(path)}: cannot be read ({err.strerror}); accepted: a Pulumi project"]
         ) from None
-    doc, _ = read_yaml(text, display(path))
+    doc, _, _ = read_yaml(text, display(path))
     name = doc.get("name") if isinstance(doc, dict) else None
     if not isinstance(name, str):
         raise StackFileError(
@@ -314,8 +312,8 @@ def parse(data: bytes | str, *, path: Path, stack: str, project: str) -> StackFi
     """A stack file from its bytes (what `ops keys` checks before it writes an edit)."""
     name = display(path)
     text = decode(data, name) if isinstance(data, bytes) else data
-    doc, problems = read_yaml(text, name)
-    marks = _key_marks(text)
+    doc, problems, root = read_yaml(text, name)
+    marks = _key_marks(root)
     if doc is None:
         doc = {}
     if not isinstance(doc, dict):

@@ -30,6 +30,7 @@ from components.config.adoption import managed_settings
 from components.config.names import EfsNames
 from ops.adopt import efs_replacement_problems
 from ops.stackfile import display
+from policy.rules import origin_bucket
 
 
 class TerraformError(Exception):
@@ -198,10 +199,6 @@ def _buckets(cfg: Any) -> dict[str, _Bucket]:
     return out
 
 
-def _origin_bucket(domain: str) -> str:
-    return domain.split(".s3.")[0].split(".s3-")[0]
-
-
 def _manages(bucket: _Bucket, setting: str) -> bool:
     return setting in managed_settings(bucket.spec, replica=bucket.replica)
 
@@ -350,7 +347,7 @@ def _map_cdn(
     for r in by_type.get("aws_cloudfront_distribution", []):
         aliases = set(r.get("aliases") or [])
         origins = r.get("origin") or []
-        default = _origin_bucket(str(origins[0].get("domain_name", ""))) if origins else ""
+        default = origin_bucket(str(origins[0].get("domain_name", ""))) if origins else ""
         match = None
         for app, app_cfg in cfg.apps.items():
             for key, cdn in app_cfg.cdn.items():

@@ -527,14 +527,14 @@ def _origin_access(r: Resource) -> Iterator[str]:
                 yield f"S3 origin {o.get('originId')!r} has neither an OAI nor an OAC"
 
 
-def _origin_bucket(domain: str) -> str:
+def origin_bucket(domain: str) -> str:
     """`images.s3.ap-northeast-2.amazonaws.com` -> `images`."""
     return domain.split(".s3.")[0].split(".s3-")[0]
 
 
 def _cdn_objects_readable(d: Resource, resources: Sequence[Resource]) -> Iterator[str]:
     for o in d.props.get("origins", []):
-        name = _origin_bucket(str(o.get("domainName", "")))
+        name = origin_bucket(str(o.get("domainName", "")))
         buckets = [b for b in _of(resources, BUCKET) if b.props.get("bucket") == name]
         lifecycles = [lc for b in buckets for lc in _children(resources, LIFECYCLE, b)]
         if not buckets:  # a bucket outside this stack: its lifecycle, if any, by name

@@ -247,7 +247,7 @@ def test_discover_without_credentials_is_exit_2(tmp_path: Path, no_aws_credentia
     assert code == 2 and stderr.startswith("refused: --discover: no AWS credentials")
 
 
-def test_the_identity_is_read_off_the_distributions_origin(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_identity_is_read_off_the_distributions_origin() -> None:
     """With access 'oai', the adopted identity is the one the distribution's S3 origins name
     (GetDistributionConfig, as AWS answers it)."""
     from botocore.stub import Stubber
@@ -318,7 +318,6 @@ def test_the_identity_is_read_off_the_distributions_origin(monkeypatch: pytest.M
         {"DistributionConfig": config, "ETag": "E1"},
         {"Id": "EDFDVBD6EXAMPLE"},
     )
-    monkeypatch.setattr(discover, "_client", lambda service, region: client)
 
     class App:
         s3 = {"images": type("B", (), {"name": "acme-images"})()}
@@ -341,7 +340,7 @@ def test_the_identity_is_read_off_the_distributions_origin(monkeypatch: pytest.M
 
     found = discover.Discovery()
     with stub:
-        discover._cloudfront(Config(), found)
+        discover._cloudfront(Config(), found, lambda service, region: client)
     assert found.blocks == {
         ("cdn", "studio", "images"): {
             "distributionId": "EDFDVBD6EXAMPLE",

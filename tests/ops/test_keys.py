@@ -440,10 +440,9 @@ def test_user_owned_tokens_are_looked_up_among_the_users_tokens(tmp_path: Path) 
     old = f"jokbodude-service-{keys.quarter_label(days_ago(OLD))}"
     api = FakeCloudflare(ACCOUNT, user_tokens=[token(old, iso(NOW - dt.timedelta(days=1)))])
     with serve(api):
-        cfg = config(path, TODAY)
-        lookup = keys.cloudflare_lookup(cfg, TokensApi(API_TOKEN, api.base_url))
+        cloudflare = TokensApi(API_TOKEN, api.base_url)
         with pytest.raises(keys.KeysError, match=f"Cloudflare token '{old}'"):
-            keys.retire(path, stack="prod", today=TODAY, token="jokbodude/service", usage=lookup)
+            keys.retire(path, stack="prod", today=TODAY, token="jokbodude/service", api=cloudflare)
     assert {p for p, _, _ in api.requests} == {"/client/v4/user/tokens"}
 
 

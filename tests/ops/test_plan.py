@@ -608,13 +608,15 @@ def test_a_collision_of_what_operates_the_stack_is_caught(
     assert (typ, taken) in set(physical_names(prod_plan)) & set(physical_names(clash))
 
 
-def test_a_second_stack_from_the_same_file_collides_only_in_config_names(tmp_path: Path) -> None:
+def test_a_second_stack_from_the_same_file_collides_only_in_config_names(
+    prod_plan: Plan, tmp_path: Path
+) -> None:
     """What carries the stack: the same config as `prod` under another stack name differs
     in every derived name; what still collides are the names config gives (buckets, the
     pinned EFS creation token), which a stack file must choose itself."""
     path = tmp_path / "Pulumi.copy.yaml"
     path.write_text((ROOT / "Pulumi.prod.yaml").read_text())
-    prod = physical_names(run_plan("prod"))
+    prod = physical_names(prod_plan)
     copy = physical_names(run_plan("copy", stack_file=path))
     collisions = {typ for typ, _ in set(prod) & set(copy)}
     assert collisions == {

@@ -11,13 +11,14 @@ jurisdiction in the `cf-r2-jurisdiction` header (`default` without it), with the
 from __future__ import annotations
 
 import json
-import threading
 import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.support.local_http import serving
 
 API_TOKEN = "test-token-with-api-tokens-read"
 
@@ -128,13 +129,6 @@ def _handler(api: FakeCloudflare) -> type[BaseHTTPRequestHandler]:
 
 @contextmanager
 def serve(api: FakeCloudflare) -> Iterator[FakeCloudflare]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(api))
-    api.base_url = f"http://127.0.0.1:{server.server_address[1]}/client/v4"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(_handler(api)) as url:
+        api.base_url = f"{url}/client/v4"
         yield api
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)

@@ -12,14 +12,15 @@ needs to know, and the server sees the whole URL."""
 from __future__ import annotations
 
 import contextlib
-import threading
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import urlsplit
+
+from tests.support.local_http import serving
 
 NS = "http://awss3control.amazonaws.com/doc/2018-08-20/"
 JOBS = "/v20180820/jobs"
@@ -165,13 +166,6 @@ def _handler(server: S3ControlServer) -> type[BaseHTTPRequestHandler]:
 def s3control_server(region: str, account: str) -> Iterator[S3ControlServer]:
     """The server on a free port of 127.0.0.1 for the duration of the block."""
     state = S3ControlServer(endpoint="", region=region, account=account)
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    state.endpoint = f"http://127.0.0.1:{httpd.server_address[1]}"
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(_handler(state)) as url:
+        state.endpoint = url
         yield state
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=5)
