@@ -163,7 +163,7 @@ def estimate(
             add(
                 app,
                 f"EFS {key} standard",
-                efs.gb * (1 - efs.ia_share),
+                efs.standard_gb,
                 "GB-month",
                 "efs.storage.standard",
             )

@@ -770,6 +770,36 @@ def test_an_unknown_value_is_a_mandatory_cannot_verify_never_a_pass() -> None:
     assert all(v.level == "mandatory" for v in evaluate(resources) if v.unverified)
 
 
+def test_replication_and_efs_joins_unknown_at_preview_cannot_be_verified() -> None:
+    """The two other mandatory rules of finding 2: a replication configuration naming its
+    source by an unknown id, and a file-system policy naming its file system by one, without
+    the declared dependency, are mandatory "cannot verify", never a pass."""
+    replication = res(
+        "aws:s3/bucketReplicationConfig:BucketReplicationConfig",
+        "data-crr",
+        bucket=PLAN_UNKNOWN,
+        rules=[{"destination": {"bucket": "arn:aws:s3:::dst"}}],
+    )
+    fs_policy = res(
+        "aws:efs/fileSystemPolicy:FileSystemPolicy",
+        "models-policy",
+        fileSystemId=PLAN_UNKNOWN,
+        policy=TLS_DENY,
+    )
+    resources = [
+        *bucket_set("src"),
+        *bucket_set("dst"),
+        replication,
+        res("aws:efs/fileSystem:FileSystem", "models", id=PLAN_UNKNOWN),
+        fs_policy,
+    ]
+    unverified = {(v.rule, v.level) for v in evaluate(resources) if v.unverified}
+    assert ("s3-replication-versioned", "mandatory") in unverified
+    assert ("efs-tls-only", "mandatory") in unverified
+    decided = {v.rule for v in evaluate(resources) if not v.unverified}  # a guess either way
+    assert "s3-replication-versioned" not in decided and "efs-tls-only" not in decided
+
+
 def test_a_policy_document_unknown_at_preview_cannot_be_verified() -> None:
     resources = [
         *[r for r in bucket_set() if "Policy" not in r.type],
