@@ -7,14 +7,19 @@ from __future__ import annotations
 
 import datetime as dt
 import posixpath
+import re
 
 from storage_runtime.errors import InvalidKeyError
 
 MAX_KEY_BYTES = 1024
 
 
+# C0 controls, DEL and C1 controls; one regex scan (validate_key runs per object in a sync)
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
 def _control(text: str) -> bool:
-    return any(ord(c) < 32 or 127 <= ord(c) < 160 for c in text)
+    return _CONTROL.search(text) is not None
 
 
 def validate_key(key: str) -> str:
