@@ -108,6 +108,13 @@ class FaultProxy:
                 length = int(self.headers.get("Content-Length") or 0)
                 return self.rfile.read(length) if length else b""
 
+            def _error(self, status: int, body: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/xml")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
             def _handle(self) -> None:
                 body = self._body()
                 if proxy.hold_after is not None:
@@ -124,13 +131,8 @@ class FaultProxy:
                     if proxy.retry_finds_no_upload and proxy._stalled == self.command + self.path:
                         proxy._stalled = None
                         proxy.injected.append(("no-such-upload", self.command, self.path))
-                        self.send_response(404)
-                        self.send_header("Content-Type", "application/xml")
-                        self.send_header("Content-Length", str(len(NO_SUCH_UPLOAD)))
-                        self.end_headers()
-                        self.wfile.write(NO_SUCH_UPLOAD)
-                        return
-                    if proxy.stall_once is not None and re.search(
+                        mode = "no-such-upload"
+                    elif proxy.stall_once is not None and re.search(
                         proxy.stall_once, f"{self.command} {self.path}"
                     ):
                         proxy.stall_once = None
@@ -139,12 +141,9 @@ class FaultProxy:
                         proxy.injected.append(("stall", self.command, self.path))
                         mode = "stall"
                 if mode == "503":
-                    self.send_response(503)
-                    self.send_header("Content-Type", "application/xml")
-                    self.send_header("Content-Length", str(len(SLOW_DOWN)))
-                    self.end_headers()
-                    self.wfile.write(SLOW_DOWN)
-                    return
+                    return self._error(503, SLOW_DOWN)
+                if mode == "no-such-upload":
+                    return self._error(404, NO_SUCH_UPLOAD)
                 if mode == "reset":
                     # RST instead of FIN: the client sees "connection reset by peer"
                     self.connection.setsockopt(
